@@ -1,0 +1,60 @@
+"""streamcolor: colorize black-and-white video and images, keeping everything else intact.
+
+    >>> import streamcolor
+    >>> streamcolor.colorize_file("film.mkv", "film_color.mkv",
+    ...                           model=streamcolor.ModelConfig(model="model.onnx"))
+"""
+
+__version__ = "0.1.0"
+
+from .api import colorize_file
+from .config import EncodeConfig, ModelConfig, PipelineConfig
+from .contract import ModelContract
+from .errors import (
+    DecodeError,
+    EncoderError,
+    IncompatibleStreamError,
+    InputError,
+    InputNotFoundError,
+    ModelError,
+    NotMediaError,
+    NoVideoStreamError,
+    OutputError,
+    ProviderUnavailableError,
+    StageError,
+    StreamcolorError,
+)
+from .images import colorize_image, colorize_images
+from .pipeline import Pipeline, Progress, Summary
+from .runtime import ModelRunner
+from .sinks import FileSink
+from .sources import FileSource
+
+__all__ = [
+    "__version__",
+    "colorize_file",
+    "colorize_image",
+    "colorize_images",
+    "EncodeConfig",
+    "ModelConfig",
+    "PipelineConfig",
+    "ModelContract",
+    "ModelRunner",
+    "Pipeline",
+    "Progress",
+    "Summary",
+    "FileSource",
+    "FileSink",
+    "StreamcolorError",
+    "InputError",
+    "InputNotFoundError",
+    "NotMediaError",
+    "NoVideoStreamError",
+    "DecodeError",
+    "OutputError",
+    "IncompatibleStreamError",
+    "EncoderError",
+    "ModelError",
+    "ProviderUnavailableError",
+    "StageError",
+]

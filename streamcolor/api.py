@@ -1,0 +1,48 @@
+"""``colorize_file``: the whole job in one call, as the CLI runs it."""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+from .config import EncodeConfig, ModelConfig, PipelineConfig
+from .pipeline import Pipeline, Progress, Summary
+from .runtime import ModelRunner
+from .sinks import FileSink, check_output_path
+from .sources import FileSource
+
+__all__ = ["colorize_file"]
+
+
+def colorize_file(
+    input: str | os.PathLike,
+    output: str | os.PathLike,
+    *,
+    model: ModelConfig = ModelConfig(),
+    encode: EncodeConfig = EncodeConfig(),
+    pipeline: PipelineConfig = PipelineConfig(),
+    on_progress: Callable[[Progress], None] | None = None,
+    on_model: Callable[[ModelRunner], None] | None = None,
+) -> Summary:
+    """Colorize the video stream of ``input`` into ``output``; copy every other stream.
+
+    Raises a :class:`~streamcolor.errors.StreamcolorError` subclass on bad input, output or
+    model before any work starts, and :class:`~streamcolor.errors.StageError` if a stage
+    fails during the run; ``output`` is then left as it was before the call.
+    """
+    import pathlib
+
+    check_output_path(pathlib.Path(output), [pathlib.Path(input)])
+    with FileSource(input, start=pipeline.start, duration=pipeline.duration,
+                    on_decode_error=pipeline.on_decode_error) as source:
+        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        if on_model:
+            on_model(runner)
+        sink = FileSink(output, source, encode)
+        try:
+            run = Pipeline(source, runner, sink, batch_size=model.batch_size,
+                           queue_batches=pipeline.queue_batches, on_progress=on_progress)
+        except BaseException:
+            sink.abort()
+            raise
+        return run.run()

@@ -1,0 +1,154 @@
+"""Colour math on numpy arrays: luma -> L* for the model, ab -> chroma planes for the frame.
+
+No I/O and no threads. Luma is never modified here: the pipeline keeps the input's luma plane
+and only replaces chroma, computed at chroma resolution (a quarter of the pixels for 4:2:0).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "PlaneSpec",
+    "MATRICES",
+    "lightness_lut",
+    "model_input",
+    "chroma_planes",
+    "lightness_to_gray_rgb",
+    "rgb_to_ab",
+]
+
+# (Kr, Kb) of the Y'CbCr matrices, keyed by FFmpeg's AVColorSpace numbers.
+MATRICES = {
+    1: (0.2126, 0.0722),  # BT.709
+    4: (0.30, 0.11),  # FCC
+    5: (0.299, 0.114),  # BT.470BG (BT.601 625)
+    6: (0.299, 0.114),  # SMPTE 170M (BT.601 525)
+    7: (0.212, 0.087),  # SMPTE 240M
+    9: (0.2627, 0.0593),  # BT.2020 non-constant luminance
+    10: (0.2627, 0.0593),  # BT.2020 constant luminance (approximated as NCL)
+}
+_BT601 = (0.299, 0.114)
+_BT709 = (0.2126, 0.0722)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PlaneSpec:
+    """How code values of a Y'CbCr picture map to normalized signal."""
+
+    bits: int = 8
+    full_range: bool = False
+    kr_kb: tuple[float, float] = _BT601
+
+    @classmethod
+    def for_frame(cls, *, bits: int, full_range: bool, colorspace: int, height: int) -> "PlaneSpec":
+        """The spec of a frame; an unspecified matrix is guessed from the height as FFmpeg does."""
+        default = _BT709 if height >= 720 else _BT601
+        return cls(bits=bits, full_range=full_range, kr_kb=MATRICES.get(int(colorspace), default))
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(np.uint8 if self.bits <= 8 else np.uint16)
+
+    @property
+    def max_code(self) -> int:
+        return (1 << self.bits) - 1
+
+    def luma_scale(self) -> tuple[float, float]:
+        """(offset, scale) with normalized = (code - offset) / scale."""
+        if self.full_range:
+            return 0.0, float(self.max_code)
+        step = 1 << (self.bits - 8)
+        return 16.0 * step, 219.0 * step
+
+    def chroma_matrix(self) -> np.ndarray:
+        """2x4 matrix taking R'G'B' in 0..1 (plus a constant 1) to Cb, Cr code values."""
+        kr, kb = self.kr_kb
+        kg = 1.0 - kr - kb
+        cb = np.array([-kr, -kg, 1.0 - kb]) / (2.0 * (1.0 - kb))
+        cr = np.array([1.0 - kr, -kg, -kb]) / (2.0 * (1.0 - kr))
+        if self.full_range:
+            scale, mid = float(self.max_code), float(1 << (self.bits - 1))
+        else:
+            scale, mid = 224.0 * (1 << (self.bits - 8)), float(128 << (self.bits - 8))
+        rows = [np.append(cb * scale, mid), np.append(cr * scale, mid)]
+        return np.array(rows, dtype=np.float32)
+
+    def chroma_limits(self) -> tuple[float, float]:
+        if self.full_range:
+            return 0.0, float(self.max_code)
+        step = 1 << (self.bits - 8)
+        return 16.0 * step, 240.0 * step
+
+
+def _srgb_to_linear(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _lightness_from_linear(y: np.ndarray) -> np.ndarray:
+    eps = (6.0 / 29.0) ** 3
+    f = np.where(y > eps, np.cbrt(y), y / (3 * (6.0 / 29.0) ** 2) + 4.0 / 29.0)
+    return 116.0 * f - 16.0
+
+
+@functools.lru_cache(maxsize=16)
+def lightness_lut(spec: PlaneSpec) -> np.ndarray:
+    """L* (0..100) of a neutral grey for every luma code value, as float32."""
+    offset, scale = spec.luma_scale()
+    codes = np.arange(spec.max_code + 1, dtype=np.float64)
+    v = np.clip((codes - offset) / scale, 0.0, 1.0)
+    lut = _lightness_from_linear(_srgb_to_linear(v)).astype(np.float32)
+    lut.setflags(write=False)
+    return lut
+
+
+def model_input(luma: np.ndarray, size: int, spec: PlaneSpec) -> np.ndarray:
+    """The model's (size, size) float32 L* picture from a full-resolution luma plane."""
+    small = cv2.resize(luma, (size, size), interpolation=cv2.INTER_AREA)
+    return np.take(lightness_lut(spec), small, mode="clip")
+
+
+def chroma_planes(
+    luma: np.ndarray, ab: np.ndarray, chroma_shape: tuple[int, int], spec: PlaneSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cb and Cr planes of ``chroma_shape`` (h, w) from the luma plane and the model's (2, s, s) ab.
+
+    The colour is the Lab colour (L* of the luma, the model's a*b*) converted to R'G'B' and
+    then to Cb/Cr with the stream's matrix and range; luma itself is left to the caller.
+    """
+    height, width = chroma_shape
+    if luma.shape != chroma_shape:
+        luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
+    lab = np.empty((height, width, 3), dtype=np.float32)
+    lab[..., 0] = np.take(lightness_lut(spec), luma, mode="clip")
+    ab_hwc = np.ascontiguousarray(ab.transpose(1, 2, 0), dtype=np.float32)
+    lab[..., 1:] = cv2.resize(ab_hwc, (width, height), interpolation=cv2.INTER_LINEAR)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    cbcr = cv2.transform(rgb, spec.chroma_matrix())
+    low, high = spec.chroma_limits()
+    np.clip(cbcr, low, high, out=cbcr)
+    cbcr += 0.5
+    codes = cbcr.astype(spec.dtype)
+    return codes[..., 0], codes[..., 1]
+
+
+def lightness_to_gray_rgb(lightness: np.ndarray) -> np.ndarray:
+    """(N,1,S,S) L* -> (N,3,S,S) grey sRGB in 0..1, for models that take a grey RGB picture."""
+    fy = (lightness.astype(np.float32) + 16.0) / 116.0
+    eps = 6.0 / 29.0
+    y = np.where(fy > eps, fy**3, 3 * eps**2 * (fy - 4.0 / 29.0))
+    v = np.where(y <= 0.0031308, 12.92 * y, 1.055 * np.power(np.maximum(y, 0), 1 / 2.4) - 0.055)
+    return np.repeat(np.clip(v, 0.0, 1.0).astype(np.float32), 3, axis=1)
+
+
+def rgb_to_ab(rgb: np.ndarray) -> np.ndarray:
+    """(N,3,s,s) sRGB in 0..1 -> (N,2,s,s) a*b*, for models that answer in RGB."""
+    out = np.empty((rgb.shape[0], 2) + rgb.shape[2:], dtype=np.float32)
+    for i, picture in enumerate(rgb):
+        hwc = np.ascontiguousarray(np.clip(picture, 0, 1).transpose(1, 2, 0), dtype=np.float32)
+        out[i] = cv2.cvtColor(hwc, cv2.COLOR_RGB2Lab)[..., 1:].transpose(2, 0, 1)
+    return out

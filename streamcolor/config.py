@@ -1,0 +1,58 @@
+"""Small frozen keyword-only value objects that configure a run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+__all__ = ["EncodeConfig", "ModelConfig", "PipelineConfig"]
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EncodeConfig:
+    """The video encoder. ``crf`` and ``bitrate`` are exclusive; neither means CRF 18."""
+
+    codec: str = "libx264"
+    crf: float | None = None
+    bitrate: int | None = None
+    preset: str | None = None
+    options: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.crf is not None and self.bitrate is not None:
+            raise ValueError("give --crf or --bitrate, not both")
+
+    def codec_options(self) -> dict[str, str]:
+        """Options passed to the encoder (CRF 18 by default for encoders that take a CRF)."""
+        options: dict[str, str] = {}
+        if self.crf is not None:
+            options["crf"] = f"{self.crf:g}"
+        elif self.bitrate is None and self.codec in ("libx264", "libx265", "libsvtav1"):
+            options["crf"] = "18"
+        if self.preset:
+            options["preset"] = self.preset
+        options.update(dict(self.options))
+        return options
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class ModelConfig:
+    """Which model runs where. ``model`` is a path to an ONNX file or a registry name."""
+
+    model: str | None = None
+    provider: str = "auto"
+    batch_size: int = 8
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1:
+            raise ValueError("--batch-size must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PipelineConfig:
+    """Queue depth between stages (in batches) and what to do with damaged input."""
+
+    queue_batches: int = 2
+    on_decode_error: str = "stop"
+    start: float | None = None
+    duration: float | None = None

@@ -1,0 +1,129 @@
+"""Video frames as planes: which pixel formats flow where, and how a colorized frame is made.
+
+Every decoded frame is brought into a planar *working format* (planar Y'CbCr or grey) as it
+leaves the decoder; formats already planar are passed as they are, so their luma plane is
+the decoder's own. The output frame keeps that luma plane bit for bit and gets new chroma
+planes, in the encoder's pixel format where it has one of the same bit depth.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import av
+import numpy as np
+
+from .color import PlaneSpec, chroma_planes
+
+__all__ = ["FramePlan", "plan_formats", "working_format", "plane_array", "plane_spec", "colorize_frame"]
+
+_PLANAR_YUV = re.compile(r"^yuv(420|422|444|440|411|410)p(9|10|12|14|16)?(le)?$")
+_FULL_RANGE_YUV = re.compile(r"^yuvj(420|422|444|440|411)p$")
+_GRAY = re.compile(r"^gray(9|10|12|14|16)?(le)?$")
+_SEMI_PLANAR = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le",
+                "nv16": "yuv422p", "p210le": "yuv422p10le", "p410le": "yuv444p10le"}
+JPEG_RANGE = 2
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FramePlan:
+    """Pixel formats along the path: decoded -> working -> built -> encoded."""
+
+    decoded: str
+    working: str
+    built: str
+    encoded: str
+    full_range: bool
+
+    @property
+    def lossy_luma(self) -> bool:
+        """True when a format conversion touches luma (luma passthrough cannot hold)."""
+        return self.working != self.decoded or self.built != self.encoded
+
+
+def _bits(fmt: str) -> int:
+    return av.VideoFormat(fmt).components[0].bits
+
+
+def working_format(decoded: str) -> str:
+    """The format a decoded frame is brought to: planar formats stay as decoded (so their
+    luma is the decoder's own; full-range yuvj is not range-converted), others are converted."""
+    if _PLANAR_YUV.match(decoded) or _GRAY.match(decoded) or _FULL_RANGE_YUV.match(decoded):
+        return decoded
+    if decoded in _SEMI_PLANAR:
+        return _SEMI_PLANAR[decoded]
+    return "yuv444p" if _bits(decoded) <= 8 else "yuv444p16le"
+
+
+def _colour_format(working: str) -> str:
+    """Grey gets 4:2:0 chroma of the same depth; yuvj becomes yuv tagged full range."""
+    if m := _GRAY.match(working):
+        return "yuv420p" + (f"{m.group(1)}le" if m.group(1) else "")
+    if m := _FULL_RANGE_YUV.match(working):
+        return f"yuv{m.group(1)}p"
+    return working
+
+
+def plan_formats(decoded: str, encoder_formats: list[str] | None) -> FramePlan:
+    """Choose the formats for one stream; ``encoder_formats`` None means 'any'."""
+    working = working_format(decoded)
+    full_range = bool(_FULL_RANGE_YUV.match(working))
+    wanted = _colour_format(working)
+    if not encoder_formats or wanted in encoder_formats:
+        return FramePlan(decoded=decoded, working=working, built=wanted, encoded=wanted,
+                         full_range=full_range)
+    same_depth = [f for f in encoder_formats if _PLANAR_YUV.match(f) and _bits(f) == _bits(wanted)]
+    order = {"420": 0, "422": 1, "444": 2}
+    same_depth.sort(key=lambda f: order.get(_PLANAR_YUV.match(f).group(1), 9))
+    if same_depth:
+        return FramePlan(decoded=decoded, working=working, built=same_depth[0],
+                         encoded=same_depth[0], full_range=full_range)
+    return FramePlan(decoded=decoded, working=working, built=wanted, encoded=encoder_formats[0],
+                     full_range=full_range)
+
+
+def plane_array(plane, dtype: np.dtype) -> np.ndarray:
+    """A writable numpy view (height, width) of one plane, without the line padding."""
+    itemsize = np.dtype(dtype).itemsize
+    rows = np.frombuffer(plane, dtype=dtype).reshape(plane.height, plane.line_size // itemsize)
+    return rows[:, : plane.width]
+
+
+def plane_spec(frame: av.VideoFrame, plan: FramePlan) -> PlaneSpec:
+    """The code-value meaning of ``frame``'s planes."""
+    bits = frame.format.components[0].bits
+    full = plan.full_range or frame.color_range == JPEG_RANGE
+    return PlaneSpec.for_frame(bits=bits, full_range=full, colorspace=frame.colorspace,
+                               height=frame.height)
+
+
+def _copy_properties(src: av.VideoFrame, dst: av.VideoFrame, plan: FramePlan) -> None:
+    dst.pts = src.pts
+    dst.time_base = src.time_base
+    dst.duration = src.duration
+    dst.color_range = JPEG_RANGE if plan.full_range else src.color_range
+    dst.colorspace = src.colorspace
+    dst.color_primaries = src.color_primaries
+    dst.color_trc = src.color_trc
+
+
+def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.VideoFrame:
+    """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab."""
+    spec = plane_spec(frame, plan)
+    dtype = spec.dtype
+    if frame.format.name == plan.built and not plan.full_range:
+        out = frame
+        out.make_writable()
+    else:
+        out = av.VideoFrame(frame.width, frame.height, plan.built)
+        plane_array(out.planes[0], dtype)[:] = plane_array(frame.planes[0], dtype)
+        _copy_properties(frame, out, plan)
+    luma = plane_array(out.planes[0], dtype)
+    chroma_shape = (out.planes[1].height, out.planes[1].width)
+    cb, cr = chroma_planes(luma, ab, chroma_shape, spec)
+    plane_array(out.planes[1], dtype)[:] = cb
+    plane_array(out.planes[2], dtype)[:] = cr
+    if plan.encoded != plan.built:
+        out = out.reformat(format=plan.encoded)
+    return out

@@ -1,0 +1,119 @@
+"""Still images: one file or a folder tree, colorized with the same colour path as video.
+
+The picture's luma (BT.601 full range, as JPEG defines it) is kept; chroma comes from the
+model at full resolution. Output keeps the input's pixel size, bit depth and alpha channel.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from .color import PlaneSpec, chroma_planes, model_input
+from .errors import InputError, InputNotFoundError, OutputError
+from .runtime import ModelRunner
+from .sinks import check_output_path
+
+__all__ = ["IMAGE_SUFFIXES", "colorize_image", "colorize_images", "find_images"]
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+
+
+def _read(path: pathlib.Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputNotFoundError(f"input not found: {path}")
+    picture = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if picture is None or picture.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"{path} is not an image OpenCV can read (8 or 16 bits per channel)")
+    return picture
+
+
+def _split(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(luma, alpha or None) of a grey, BGR or BGRA picture."""
+    if picture.ndim == 2:
+        return picture, None
+    alpha = picture[..., 3] if picture.shape[2] == 4 else None
+    bgr = picture[..., :3] if picture.shape[2] >= 3 else np.repeat(picture[..., :1], 3, axis=2)
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]), alpha
+
+
+def _spec(picture: np.ndarray) -> PlaneSpec:
+    return PlaneSpec(bits=8 * picture.dtype.itemsize, full_range=True, kr_kb=(0.299, 0.114))
+
+
+def _compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None, spec: PlaneSpec):
+    cb, cr = chroma_planes(luma, ab, luma.shape, spec)
+    bgr = cv2.cvtColor(cv2.merge([luma, cr, cb]), cv2.COLOR_YCrCb2BGR)
+    return bgr if alpha is None else np.dstack([bgr, alpha])
+
+
+def _write(picture: np.ndarray, output: pathlib.Path) -> None:
+    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    try:
+        ok = cv2.imwrite(str(tmp), picture)
+    except cv2.error as error:
+        ok = False
+        reason = str(error).strip().splitlines()[-1]
+    else:
+        reason = "OpenCV cannot write that format"
+    if not ok:
+        tmp.unlink(missing_ok=True)
+        raise OutputError(f"cannot write {output}: {reason} (try .png)")
+    os.replace(tmp, output)
+
+
+def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]]) -> None:
+    pictures = [_read(source) for source, _ in pairs]
+    parts = [_split(p) for p in pictures]
+    specs = [_spec(p) for p in pictures]
+    size = runner.input_size
+    lightness = np.stack([model_input(luma, size, spec) for (luma, _), spec in zip(parts, specs)])
+    ab = runner.run(lightness[:, None])
+    for (_, target), (luma, alpha), spec, colour in zip(pairs, parts, specs, ab):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _write(_compose(luma, colour, alpha, spec), target)
+
+
+def colorize_image(input: str | os.PathLike, output: str | os.PathLike, *,
+                   runner: ModelRunner) -> None:
+    """Colorize one image file into ``output`` (format from its extension)."""
+    source, target = pathlib.Path(input), pathlib.Path(output)
+    check_output_path(target, [source])
+    _colorize_batch(runner, [(source, target)])
+
+
+def find_images(folder: pathlib.Path) -> Iterator[pathlib.Path]:
+    """Image files under ``folder``, recursively, in a stable order."""
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+            yield path
+
+
+def colorize_images(input_dir: str | os.PathLike, output_dir: str | os.PathLike, *,
+                    runner: ModelRunner, batch_size: int = 8, suffix: str | None = None,
+                    on_progress: Callable[[int, int], None] | None = None) -> int:
+    """Colorize every image under ``input_dir`` into the same relative path under ``output_dir``.
+
+    ``suffix`` (e.g. ``".png"``) changes the output format; by default each output keeps its
+    input's. Returns the number of images written.
+    """
+    source_dir, target_dir = pathlib.Path(input_dir), pathlib.Path(output_dir)
+    if not source_dir.is_dir():
+        raise InputNotFoundError(f"input folder not found: {source_dir}")
+    if target_dir.resolve() == source_dir.resolve():
+        raise OutputError("output folder is the input folder; choose another output folder")
+    pairs = [(p, target_dir / p.relative_to(source_dir)) for p in find_images(source_dir)]
+    if suffix:
+        pairs = [(s, t.with_suffix(suffix)) for s, t in pairs]
+    if not pairs:
+        raise InputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {source_dir}")
+    target_dir.mkdir(parents=True, exist_ok=True)
+    for start in range(0, len(pairs), batch_size):
+        _colorize_batch(runner, pairs[start : start + batch_size])
+        if on_progress:
+            on_progress(min(start + batch_size, len(pairs)), len(pairs))
+    return len(pairs)

@@ -1,0 +1,232 @@
+"""The pipeline: stages as threads joined by bounded queues.
+
+    decode -> preprocess (batch, L*) -> inference -> postprocess (chroma) -> encode/mux
+
+Packets of copied streams ride the same queues, so every item reaches the sink in order.
+Bounded queues give backpressure: memory holds a fixed number of batches whatever the
+input's length. A shared stop event ends every stage; every blocking put or get waits with
+a timeout and checks it, so no stage hangs when a neighbour dies. The first exception is
+kept, the threads are joined, and :meth:`Pipeline.run` raises it as a :class:`StageError`
+naming the stage. On any failure or interruption the sink deletes its partial file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import threading
+import time
+from typing import Callable, Iterator
+
+import av
+import numpy as np
+
+from .color import model_input
+from .errors import StageError
+from .frames import colorize_frame, plane_array, plane_spec
+
+__all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
+
+STAGES = ("decode", "preprocess", "inference", "postprocess", "encode")
+_END = object()
+_POLL = 0.1
+
+
+class _Stopped(Exception):
+    """Raised inside a stage when another stage has failed or the run was interrupted."""
+
+
+@dataclasses.dataclass
+class _Batch:
+    frames: list
+    lightness: np.ndarray
+    ab: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a run stands: frames written so far, the expected total if known, seconds."""
+
+    frames: int
+    total: int | None
+    elapsed: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed if self.elapsed > 0 else 0.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """What a finished run did. ``stage_seconds`` is the busy time of each stage."""
+
+    frames: int
+    seconds: float
+    provider: str
+    decode_errors: int
+    stage_seconds: dict[str, float]
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+class Pipeline:
+    """One run of source -> model -> sink. Build it, call :meth:`run` once."""
+
+    def __init__(self, source, runner, sink, *, batch_size: int = 8, queue_batches: int = 2,
+                 on_progress: Callable[[Progress], None] | None = None,
+                 progress_interval: float = 0.5) -> None:
+        self.source, self.runner, self.sink = source, runner, sink
+        self.batch_size = batch_size
+        self.on_progress = on_progress
+        self.progress_interval = progress_interval
+        frames_depth = max(2, batch_size * queue_batches)
+        self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
+        self._stop = threading.Event()
+        self._error: tuple[str, BaseException] | None = None
+        self._lock = threading.Lock()
+        self._busy = dict.fromkeys(STAGES, 0.0)
+        self.frames_written = 0
+
+    # -- queue helpers -------------------------------------------------------------------
+    def _put(self, q: queue.Queue, item) -> None:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                q.put(item, timeout=_POLL)
+                return
+            except queue.Full:
+                continue
+
+    def _items(self, q: queue.Queue) -> Iterator:
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            try:
+                item = q.get(timeout=_POLL)
+            except queue.Empty:
+                continue
+            if item is _END:
+                return
+            yield item
+
+    # -- stages --------------------------------------------------------------------------
+    def _decode(self) -> None:
+        out = self._queues[0]
+        items = self.source.items()
+        while True:
+            started = time.perf_counter()
+            item = next(items, _END)
+            self._busy["decode"] += time.perf_counter() - started
+            self._put(out, item)
+            if item is _END:
+                return
+
+    def _preprocess(self) -> None:
+        inbox, out = self._queues[0], self._queues[1]
+        size = self.runner.input_size
+        plan = self.sink.plan
+        frames, pictures = [], []
+        for item in self._items(inbox):
+            if not isinstance(item, av.VideoFrame):
+                self._put(out, item)
+                continue
+            started = time.perf_counter()
+            spec = plane_spec(item, plan)
+            pictures.append(model_input(plane_array(item.planes[0], spec.dtype), size, spec))
+            frames.append(item)
+            self._busy["preprocess"] += time.perf_counter() - started
+            if len(frames) == self.batch_size:
+                self._put(out, _Batch(frames, np.stack(pictures)[:, None]))
+                frames, pictures = [], []
+        if frames:
+            self._put(out, _Batch(frames, np.stack(pictures)[:, None]))
+        self._put(out, _END)
+
+    def _inference(self) -> None:
+        inbox, out = self._queues[1], self._queues[2]
+        for item in self._items(inbox):
+            if isinstance(item, _Batch):
+                started = time.perf_counter()
+                item.ab = self.runner.run(item.lightness)
+                self._busy["inference"] += time.perf_counter() - started
+            self._put(out, item)
+        self._put(out, _END)
+
+    def _postprocess(self) -> None:
+        inbox, out = self._queues[2], self._queues[3]
+        plan = self.sink.plan
+        for item in self._items(inbox):
+            if isinstance(item, _Batch):
+                started = time.perf_counter()
+                item.frames = [colorize_frame(f, ab, plan) for f, ab in zip(item.frames, item.ab)]
+                item.lightness = item.ab = None
+                self._busy["postprocess"] += time.perf_counter() - started
+            self._put(out, item)
+        self._put(out, _END)
+
+    def _encode(self) -> None:
+        for item in self._items(self._queues[3]):
+            started = time.perf_counter()
+            if isinstance(item, _Batch):
+                for frame in item.frames:
+                    self.sink.write(frame)
+                self.frames_written += len(item.frames)
+            else:
+                self.sink.copy(item)
+            self._busy["encode"] += time.perf_counter() - started
+        started = time.perf_counter()
+        self.sink.finish()
+        self._busy["encode"] += time.perf_counter() - started
+
+    # -- running -------------------------------------------------------------------------
+    def _guard(self, name: str, work: Callable[[], None]) -> None:
+        try:
+            work()
+        except _Stopped:
+            pass
+        except BaseException as error:  # noqa: BLE001 - handed to the caller by run()
+            with self._lock:
+                if self._error is None:
+                    self._error = (name, error)
+            self._stop.set()
+
+    def run(self) -> Summary:
+        """Run to the end; raise :class:`StageError` for the first failure of any stage."""
+        started = time.perf_counter()
+        works = dict(zip(STAGES, (self._decode, self._preprocess, self._inference,
+                                  self._postprocess, self._encode)))
+        threads = [threading.Thread(target=self._guard, args=(name, work), daemon=True,
+                                    name=f"streamcolor-{name}") for name, work in works.items()]
+        try:
+            for thread in threads:
+                thread.start()
+            self._wait(threads, started)
+        except BaseException:
+            self._stop.set()
+            raise
+        finally:
+            for thread in threads:
+                thread.join()
+            if self._error is not None or self._stop.is_set():
+                self.sink.abort()
+        if self._error is not None:
+            stage, error = self._error
+            raise StageError(stage, error) from error
+        return Summary(frames=self.frames_written, seconds=time.perf_counter() - started,
+                       provider=self.runner.provider,
+                       decode_errors=getattr(self.source, "decode_errors", 0),
+                       stage_seconds=dict(self._busy))
+
+    def _wait(self, threads: list[threading.Thread], started: float) -> None:
+        total = getattr(getattr(self.source, "info", None), "frames", None)
+        last = 0.0
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(_POLL)
+                now = time.perf_counter()
+                if self.on_progress and now - last >= self.progress_interval:
+                    last = now
+                    self.on_progress(Progress(self.frames_written, total, now - started))

@@ -1,0 +1,195 @@
+"""Sinks: where colorized frames go. A file sink encodes the video and copies the rest.
+
+The file is written under a temporary name beside the target and renamed on success, so
+an interrupted or failed run leaves the previous file (or nothing) in place, never a
+half-written one. The header is written before the first frame so that a container that
+cannot hold a copied stream is reported before any work is done.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+import av
+
+from .config import EncodeConfig
+from .errors import EncoderError, IncompatibleStreamError, OutputError
+from .frames import FramePlan, plan_formats
+from .sources import FileSource
+
+__all__ = ["FileSink", "check_output_path"]
+
+_STALE_TAGS = ("encoder", "duration", "bps", "number_of_frames", "number_of_bytes", "_statistics")
+
+
+def check_output_path(output: pathlib.Path, inputs: list[pathlib.Path] = ()) -> None:
+    """Raise :class:`OutputError` if ``output`` cannot be written or would overwrite an input."""
+    for path in inputs:
+        if path.exists() and output.resolve() == path.resolve():
+            raise OutputError(f"output {output} is the input file; choose another output path")
+    parent = output.parent if str(output.parent) else pathlib.Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"cannot write {output}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise OutputError(f"cannot write {output}: folder {parent} is not writable")
+    if output.is_dir():
+        raise OutputError(f"cannot write {output}: it is a directory")
+
+
+def _fresh_tags(tags: dict[str, str]) -> dict[str, str]:
+    """Tags minus the ones that describe the old encoding (the muxer writes new ones)."""
+    return {k: v for k, v in tags.items() if not k.lower().startswith(_STALE_TAGS)}
+
+
+def _encoder(name: str) -> av.codec.Codec:
+    try:
+        codec = av.codec.Codec(name, "w")
+    except (av.codec.codec.UnknownCodecError, ValueError) as error:
+        raise EncoderError(
+            f"unknown video encoder {name!r}: see `ffmpeg -hide_banner -encoders` for the "
+            "names this FFmpeg offers (e.g. libx264, libx265, ffv1)"
+        ) from error
+    if codec.type != "video":
+        raise EncoderError(f"{name!r} is a {codec.type} encoder, not a video encoder")
+    return codec
+
+
+class FileSink:
+    """Encodes colorized frames into ``path`` and copies every other stream of ``source``."""
+
+    def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig) -> None:
+        self.path = pathlib.Path(path)
+        check_output_path(self.path, [source.path])
+        codec = _encoder(encode.codec)
+        formats = [f.name for f in codec.video_formats or ()]
+        self.plan: FramePlan = plan_formats(source.info.pix_fmt, formats or None)
+        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        try:
+            self.container = av.open(str(self.tmp), "w")
+        except (ValueError, av.FFmpegError) as error:
+            self.tmp.unlink(missing_ok=True)
+            raise OutputError(
+                f"cannot write {self.path}: {_reason(error)} (is {self.path.suffix!r} a "
+                "container FFmpeg can write? e.g. .mkv, .mp4, .mov)"
+            ) from error
+        try:
+            self._streams = {}
+            self.video = self._add_video(source, encode)
+            self._add_copies(source)
+            self._copy_container_tags(source)
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_video(self, source: FileSource, encode: EncodeConfig):
+        template, info = source.video, source.info
+        ctx_in = template.codec_context
+        rate = template.guessed_rate or template.average_rate
+        try:
+            stream = self.container.add_stream(encode.codec, rate=rate)
+        except (ValueError, av.FFmpegError) as error:
+            raise EncoderError(f"cannot use encoder {encode.codec!r}: {_reason(error)}") from error
+        stream.codec_context.options = _checked_options(stream, encode)
+        stream.width, stream.height = info.width, info.height
+        stream.pix_fmt = self.plan.encoded
+        stream.time_base = stream.codec_context.time_base = template.time_base
+        if encode.bitrate:
+            stream.bit_rate = encode.bitrate
+        ctx = stream.codec_context
+        if template.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = template.sample_aspect_ratio
+        ctx.color_range = 2 if self.plan.full_range else ctx_in.color_range
+        ctx.colorspace, ctx.color_primaries = ctx_in.colorspace, ctx_in.color_primaries
+        ctx.color_trc = ctx_in.color_trc
+        if ctx_in.field_order:
+            ctx.field_order = ctx_in.field_order
+        if info.rotation:
+            stream.set_display_rotation(info.rotation)
+        stream.metadata.update(_fresh_tags(dict(template.metadata)))
+        stream.disposition = template.disposition
+        return stream
+
+    def _add_copies(self, source: FileSource) -> None:
+        self._copied_templates = source.copied
+        for template in source.copied:
+            try:
+                stream = self.container.add_stream_from_template(template)
+            except (ValueError, av.FFmpegError) as error:
+                raise IncompatibleStreamError(self._incompatible(template, error)) from error
+            stream.metadata.update(_fresh_tags(dict(template.metadata)))
+            stream.disposition = template.disposition
+            self._streams[template.index] = stream
+
+    def _copy_container_tags(self, source: FileSource) -> None:
+        self.container.metadata.update(_fresh_tags(dict(source.container.metadata)))
+        chapters = source.container.chapters()
+        if chapters:
+            self.container.set_chapters(chapters)
+
+    def _start(self) -> None:
+        try:
+            self.container.start_encoding()
+        except (ValueError, av.FFmpegError) as error:
+            supported = self.container.supported_codecs
+            for template in self._copied_templates:
+                name = template.codec_context.name if template.codec_context else None
+                if supported and name and name not in supported:
+                    raise IncompatibleStreamError(self._incompatible(template, error)) from error
+            raise EncoderError(
+                f"cannot start writing {self.path}: {_reason(error)} (check --codec, "
+                "--encoder-option and the output container)"
+            ) from error
+
+    def _incompatible(self, template, error: BaseException) -> str:
+        name = template.codec_context.name if template.codec_context else "unknown codec"
+        language = template.metadata.get("language")
+        what = f"{template.type} stream #{template.index} ({name}" + (
+            f", language {language})" if language else ")")
+        return (
+            f"{self.path.suffix or 'the output'} cannot hold {what}: {_reason(error)}; write to "
+            ".mkv, which holds every stream type, or remove that stream from the input first"
+        )
+
+    def write(self, frame: av.VideoFrame) -> None:
+        """Encode one colorized frame."""
+        self.container.mux(self.video.encode(frame))
+
+    def copy(self, packet: av.Packet) -> None:
+        """Copy one packet of a passed-through stream, bytes and timestamps unchanged."""
+        packet.stream = self._streams[packet.stream_index]
+        self.container.mux(packet)
+
+    def finish(self) -> None:
+        """Flush the encoder, close the file and move it into place."""
+        self.container.mux(self.video.encode(None))
+        self.container.close()
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        """Close and delete the partial file; the target path is left as it was."""
+        try:
+            self.container.close()
+        except Exception:  # the file is being thrown away; its close errors do not matter
+            pass
+        self.tmp.unlink(missing_ok=True)
+
+
+def _checked_options(stream, encode: EncodeConfig) -> dict[str, str]:
+    supported = stream.codec_context.supported_options
+    names = {option.name for option in (*supported.generic, *supported.private)}
+    options = encode.codec_options()
+    if "crf" in options and "crf" not in names and encode.crf is None:
+        del options["crf"]  # our default CRF, for an encoder that has none
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise EncoderError(
+            f"encoder {encode.codec!r} has no option {', '.join(map(repr, unknown))}; see "
+            f"`ffmpeg -hide_banner -h encoder={encode.codec}`"
+        )
+    return options
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__

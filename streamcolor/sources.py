@@ -1,0 +1,251 @@
+"""Sources: where frames come from. A file source demuxes every stream in one pass.
+
+``FileSource.items()`` yields, in demux order, the decoded frames of the colorized video
+stream (in their working pixel format, see :mod:`streamcolor.frames`) and the packets of
+every other stream, untouched, for the sink to copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from fractions import Fraction
+from typing import Iterator
+
+import av
+
+from .errors import DecodeError, InputError, InputNotFoundError, NoVideoStreamError, NotMediaError
+from .frames import working_format
+
+__all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
+
+_TRUNCATION_TOLERANCE = 1.0  # seconds of declared duration allowed to be missing at the end
+
+
+def format_time(seconds: float | None) -> str:
+    """``HH:MM:SS.mmm`` for messages."""
+    if seconds is None:
+        return "an unknown position"
+    ms = int(round(max(0.0, seconds) * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def open_input(path: str | os.PathLike, **options) -> av.container.InputContainer:
+    """Open a media file for reading, or raise an :class:`InputError` that says why not."""
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise InputNotFoundError(f"input not found: {path}")
+    if path.is_dir():
+        raise InputError(f"input is a directory, not a media file: {path}")
+    try:
+        return av.open(str(path), **options)
+    except av.error.PermissionError as error:
+        raise InputError(f"cannot read {path}: permission denied") from error
+    except (av.FFmpegError, UnicodeDecodeError) as error:
+        raise NotMediaError(
+            f"{path} is not a media file FFmpeg can read, or it is truncated ({_reason(error)})"
+        ) from error
+
+
+def _reason(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class VideoInfo:
+    """What the sink needs to know of the colorized stream, read from its first frame."""
+
+    width: int
+    height: int
+    pix_fmt: str
+    rotation: int
+    frames: int | None
+    duration: float | None
+
+
+def _pick_video(container) -> av.video.stream.VideoStream:
+    for stream in container.streams.video:
+        if not stream.disposition & av.stream.Disposition.attached_pic:
+            return stream
+    raise NoVideoStreamError(f"{container.name} has no video stream to colorize")
+
+
+class FileSource:
+    """A media file: one video stream decoded, every other stream passed on as packets."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        *,
+        start: float | None = None,
+        duration: float | None = None,
+        on_decode_error: str = "stop",
+    ) -> None:
+        if on_decode_error not in ("stop", "skip"):
+            raise ValueError("on_decode_error must be 'stop' or 'skip'")
+        if (start or 0) < 0 or (duration is not None and duration <= 0):
+            raise InputError("--start must be >= 0 and --duration > 0")
+        self.path = pathlib.Path(path)
+        self.start = start or 0.0
+        self.end = self.start + duration if duration else None
+        self.on_decode_error = on_decode_error
+        self.decode_errors = 0
+        self.container = open_input(self.path)
+        self.video = _pick_video(self.container)
+        self.copied = [s for s in self.container.streams if s is not self.video]
+        self.info = self._probe()
+        self.video.thread_type = "AUTO"
+
+    def _probe(self) -> VideoInfo:
+        """Decode the first frame in a separate open: its format and rotation are authoritative."""
+        with open_input(self.path) as probe:
+            stream = probe.streams[self.video.index]
+            try:
+                first = next(probe.decode(stream))
+            except (StopIteration, av.FFmpegError) as error:
+                raise DecodeError(f"{self.path}: the video stream has no decodable frame") from error
+        seconds = self._declared_duration()
+        if self.end is not None:
+            seconds = min(seconds or self.end, self.end) - self.start
+        rate = self.video.guessed_rate or self.video.average_rate
+        frames = self.video.frames or (int(seconds * rate) if seconds and rate else None)
+        if self.end is not None and seconds and rate:
+            frames = int(seconds * rate)
+        return VideoInfo(width=first.width, height=first.height, pix_fmt=first.format.name,
+                         rotation=int(first.rotation or 0), frames=frames, duration=seconds)
+
+    def _declared_duration(self) -> float | None:
+        if self.container.duration:
+            return self.container.duration / av.time_base
+        if self.video.duration and self.video.time_base:
+            return float(self.video.duration * self.video.time_base)
+        return None
+
+    def items(self) -> Iterator[av.VideoFrame | av.Packet]:
+        """Frames of the video stream and packets of the others, in demux order."""
+        reader = _Reader(self)
+        yield from reader.run()
+
+    def close(self) -> None:
+        self.container.close()
+
+    def __enter__(self) -> "FileSource":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _Reader:
+    """One pass over the file: window (--start/--duration), decode errors, truncation."""
+
+    def __init__(self, source: FileSource) -> None:
+        self.source = source
+        self.last_time: float | None = None
+        self.latest_end = 0.0
+        self.video_done = False
+        self.working = None
+
+    def _fail(self, message: str, error: BaseException | None = None) -> None:
+        source = self.source
+        source.decode_errors += 1
+        if source.on_decode_error == "stop":
+            raise DecodeError(
+                f"{message} in {source.path} at {format_time(self.last_time)}; "
+                "use --on-decode-error skip to continue past damaged data",
+                position=self.last_time,
+            ) from error
+
+    def _shift(self, stream) -> int:
+        return int(round(Fraction(self.source.start) / stream.time_base)) if self.source.start else 0
+
+    def _frames(self, packet) -> Iterator[av.VideoFrame]:
+        try:
+            frames = packet.decode()
+        except av.FFmpegError as error:
+            self._fail(f"undecodable video data ({_reason(error)})", error)
+            return
+        for frame in frames:
+            if frame.is_corrupt:
+                self._fail("corrupt video frame")
+            yield from self._window_frame(frame)
+
+    def _window_frame(self, frame) -> Iterator[av.VideoFrame]:
+        source = self.source
+        if frame.pts is None:
+            self._fail("video frame without a timestamp")
+            return
+        seconds = float(frame.pts * frame.time_base)
+        if seconds < source.start:
+            return
+        if source.end is not None and seconds >= source.end:
+            self.video_done = True
+            return
+        self.last_time = seconds
+        if self.working is None:
+            self.working = working_format(frame.format.name)
+        if frame.format.name != self.working:
+            frame = frame.reformat(format=self.working)
+        if source.start:
+            frame.pts -= self._shift(source.video)
+        yield frame
+
+    def _window_packet(self, packet) -> av.Packet | None:
+        source = self.source
+        if packet.pts is None or not packet.size:
+            return packet if packet.size else None
+        seconds = float(packet.pts * packet.time_base)
+        if seconds < source.start or (source.end is not None and seconds >= source.end):
+            return None
+        if source.start:
+            shift = self._shift(packet.stream)
+            packet.pts -= shift
+            if packet.dts is not None:
+                packet.dts -= shift
+        return packet
+
+    def _note_end(self, packet) -> None:
+        if packet.pts is not None and packet.time_base:
+            end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+            self.latest_end = max(self.latest_end, end)
+
+    def _demux(self) -> Iterator[av.Packet]:
+        source = self.source
+        if source.start:
+            source.container.seek(int(source.start * av.time_base), backward=True)
+        packets = source.container.demux()
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except av.FFmpegError as error:
+                self._fail(f"unreadable data ({_reason(error)})", error)
+                return
+            yield packet
+
+    def run(self) -> Iterator[av.VideoFrame | av.Packet]:
+        source = self.source
+        for packet in self._demux():
+            self._note_end(packet)
+            if packet.stream is source.video:
+                if not self.video_done:
+                    yield from self._frames(packet)
+            elif (kept := self._window_packet(packet)) is not None:
+                yield kept
+            if self.video_done and source.end is not None and self.latest_end > source.end + 1:
+                break
+        self._check_truncation()
+
+    def _check_truncation(self) -> None:
+        source = self.source
+        declared = source._declared_duration()
+        if source.end is not None or declared is None:
+            return
+        start = (source.container.start_time or 0) / av.time_base
+        if self.latest_end + _TRUNCATION_TOLERANCE < start + declared:
+            self._fail(
+                f"the file ends at {format_time(self.latest_end)} but declares "
+                f"{format_time(declared)}: it is truncated"
+            )
