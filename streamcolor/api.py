@@ -22,10 +22,12 @@ def colorize_file(
     encode: EncodeConfig = EncodeConfig(),
     pipeline: PipelineConfig = PipelineConfig(),
     on_progress: Callable[[Progress], None] | None = None,
-    on_model: Callable[[ModelRunner], None] | None = None,
+    on_start: Callable[[ModelRunner, FileSink], None] | None = None,
 ) -> Summary:
     """Colorize the video stream of ``input`` into ``output``; copy every other stream.
 
+    ``on_progress`` is called in the caller's thread about twice a second; ``on_start`` once the
+    model is loaded and the output is open (e.g. to report the provider and the sink's notes).
     Raises a :class:`~streamcolor.errors.StreamcolorError` subclass on bad input, output or
     model before any work starts, and :class:`~streamcolor.errors.StageError` if a stage
     fails during the run; ``output`` is then left as it was before the call.
@@ -36,10 +38,10 @@ def colorize_file(
     with FileSource(input, start=pipeline.start, duration=pipeline.duration,
                     on_decode_error=pipeline.on_decode_error) as source:
         runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
-        if on_model:
-            on_model(runner)
         sink = FileSink(output, source, encode)
         try:
+            if on_start:
+                on_start(runner, sink)
             run = Pipeline(source, runner, sink, batch_size=model.batch_size,
                            queue_batches=pipeline.queue_batches, on_progress=on_progress)
         except BaseException:

@@ -161,11 +161,13 @@ def _run_colorize(args) -> int:
     quiet = args.quiet
     bar = None if quiet else _ProgressBar()
 
-    def announce(runner) -> None:
+    def announce(runner, sink) -> None:
         if not quiet:
             c = runner.contract
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
                   f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+            for note in sink.notes:
+                print(f"note: {note}", file=sys.stderr)
 
     try:
         summary = colorize_file(
@@ -176,7 +178,7 @@ def _run_colorize(args) -> int:
                                 preset=args.preset, options=tuple(args.encoder_option)),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
                                     on_decode_error=args.on_decode_error),
-            on_progress=bar, on_model=announce)
+            on_progress=bar, on_start=announce)
     finally:
         if bar:
             bar.close()

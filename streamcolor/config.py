@@ -6,10 +6,14 @@ import dataclasses
 
 __all__ = ["EncodeConfig", "ModelConfig", "PipelineConfig"]
 
+_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
+
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EncodeConfig:
-    """The video encoder. ``crf`` and ``bitrate`` are exclusive; neither means CRF 18."""
+    """The video encoder. ``crf`` and ``bitrate`` are exclusive; with neither, and no
+    rate-control option of the user's own (qp, b, x264-params...), encoders that have a CRF
+    get CRF 18."""
 
     codec: str = "libx264"
     crf: float | None = None
@@ -24,9 +28,10 @@ class EncodeConfig:
     def codec_options(self) -> dict[str, str]:
         """Options passed to the encoder (CRF 18 by default for encoders that take a CRF)."""
         options: dict[str, str] = {}
+        own_rate_control = any(k in _RATE_CONTROL for k, _ in self.options)
         if self.crf is not None:
             options["crf"] = f"{self.crf:g}"
-        elif self.bitrate is None and self.codec in ("libx264", "libx265", "libsvtav1"):
+        elif self.bitrate is None and not own_rate_control:
             options["crf"] = "18"
         if self.preset:
             options["preset"] = self.preset

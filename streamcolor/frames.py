@@ -65,11 +65,27 @@ def _colour_format(working: str) -> str:
     return working
 
 
-def plan_formats(decoded: str, encoder_formats: list[str] | None) -> FramePlan:
-    """Choose the formats for one stream; ``encoder_formats`` None means 'any'."""
+# Encoders that refuse odd picture sizes for subsampled chroma.
+EVEN_SIZE_ENCODERS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc", "libsvtav1")
+
+
+def _full_chroma(fmt: str) -> str:
+    m = _PLANAR_YUV.match(fmt)
+    return f"yuv444p{m.group(2) or ''}{m.group(3) or ''}" if m else fmt
+
+
+def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: bool = False,
+                 encoder: str = "") -> FramePlan:
+    """Choose the formats for one stream; ``encoder_formats`` None means 'any'.
+
+    An odd-sized picture going to an encoder in :data:`EVEN_SIZE_ENCODERS` gets 4:4:4 chroma
+    (luma is untouched; only the chroma resolution differs).
+    """
     working = working_format(decoded)
     full_range = bool(_FULL_RANGE_YUV.match(working))
     wanted = _colour_format(working)
+    if odd_size and encoder in EVEN_SIZE_ENCODERS:
+        wanted = _full_chroma(wanted)
     if not encoder_formats or wanted in encoder_formats:
         return FramePlan(decoded=decoded, working=working, built=wanted, encoded=wanted,
                          full_range=full_range)

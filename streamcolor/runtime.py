@@ -6,6 +6,8 @@ a provider asked for by name that cannot run is an error, never a silent fallbac
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
 import pathlib
 
@@ -49,9 +51,36 @@ def _provider_entry(name: str, cache_dir: pathlib.Path | None):
     return PROVIDERS[name]
 
 
+def _loadable(*names: str) -> bool:
+    for name in names:
+        try:
+            ctypes.CDLL(name)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+def _missing_gpu_part(name: str) -> str | None:
+    """Why provider ``name`` cannot run here, or None if its libraries load."""
+    if name == "cpu":
+        return None
+    if not _loadable("libcuda.so.1"):
+        return "no NVIDIA driver found (libcuda.so.1 does not load)"
+    import onnxruntime as ort
+
+    if hasattr(ort, "preload_dlls"):  # finds CUDA/cuDNN installed as nvidia-* pip packages
+        with contextlib.suppress(Exception):
+            ort.preload_dlls()
+    if name == "tensorrt" and not _loadable("libnvinfer.so.10", "libnvinfer.so"):
+        return "TensorRT is not installed (libnvinfer.so.10 does not load)"
+    return None
+
+
 def _choose_providers(requested: str, available: list[str]) -> list[str]:
     if requested == "auto":
-        return [p for p in _AUTO_ORDER if PROVIDERS[p] in available]
+        return [p for p in _AUTO_ORDER
+                if PROVIDERS[p] in available and _missing_gpu_part(p) is None]
     if requested not in PROVIDERS:
         raise ProviderUnavailableError(
             f"unknown provider {requested!r}: choose auto, tensorrt, cuda or cpu"
@@ -61,6 +90,11 @@ def _choose_providers(requested: str, available: list[str]) -> list[str]:
             f"provider {requested!r} is not available in this onnxruntime build "
             f"(it offers {', '.join(available)}); install onnxruntime-gpu with CUDA, "
             "or use --provider cpu"
+        )
+    missing = _missing_gpu_part(requested)
+    if missing:
+        raise ProviderUnavailableError(
+            f"provider {requested!r} cannot run here: {missing}; use --provider cpu or auto"
         )
     return [requested] if requested == "cpu" else [requested, "cpu"]
 

@@ -8,6 +8,7 @@ cannot hold a copied stream is reported before any work is done.
 
 from __future__ import annotations
 
+import mimetypes
 import os
 import pathlib
 
@@ -20,6 +21,8 @@ from .sources import FileSource
 
 __all__ = ["FileSink", "check_output_path"]
 
+_PICTURE_TYPES = {"mjpeg": "image/jpeg", "png": "image/png", "bmp": "image/bmp",
+                  "webp": "image/webp", "gif": "image/gif"}
 _STALE_TAGS = ("encoder", "duration", "bps", "number_of_frames", "number_of_bytes", "_statistics")
 
 
@@ -63,7 +66,14 @@ class FileSink:
         check_output_path(self.path, [source.path])
         codec = _encoder(encode.codec)
         formats = [f.name for f in codec.video_formats or ()]
-        self.plan: FramePlan = plan_formats(source.info.pix_fmt, formats or None)
+        info = source.info
+        odd = bool(info.width % 2 or info.height % 2)
+        self.plan: FramePlan = plan_formats(info.pix_fmt, formats or None, odd_size=odd,
+                                            encoder=encode.codec)
+        self.notes: list[str] = []
+        if odd and self.plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
+            self.notes.append(f"{encode.codec} needs even sizes for subsampled chroma; "
+                              f"{info.width}x{info.height} is encoded as {self.plan.encoded}")
         self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
         try:
             self.container = av.open(str(self.tmp), "w")
@@ -113,7 +123,12 @@ class FileSink:
 
     def _add_copies(self, source: FileSource) -> None:
         self._copied_templates = source.copied
+        self._as_attachments: set[int] = set()
+        matroska = "matroska" in self.container.format.name
         for template in source.copied:
+            if matroska and template.index in source.attached_pictures:
+                self._attach_picture(template, source.attached_pictures[template.index])
+                continue
             try:
                 stream = self.container.add_stream_from_template(template)
             except (ValueError, av.FFmpegError) as error:
@@ -121,6 +136,15 @@ class FileSink:
             stream.metadata.update(_fresh_tags(dict(template.metadata)))
             stream.disposition = template.disposition
             self._streams[template.index] = stream
+
+    def _attach_picture(self, template, data: bytes) -> None:
+        """Matroska keeps cover art as an attachment (its demuxer shows it as a picture stream)."""
+        tags = dict(template.metadata)
+        codec = template.codec_context.name
+        mimetype = tags.get("mimetype") or _PICTURE_TYPES.get(codec, "application/octet-stream")
+        name = tags.get("filename") or f"cover{mimetypes.guess_extension(mimetype) or ''}"
+        self.container.add_attachment(name, mimetype, data)
+        self._as_attachments.add(template.index)
 
     def _copy_container_tags(self, source: FileSource) -> None:
         self.container.metadata.update(_fresh_tags(dict(source.container.metadata)))
@@ -158,6 +182,8 @@ class FileSink:
 
     def copy(self, packet: av.Packet) -> None:
         """Copy one packet of a passed-through stream, bytes and timestamps unchanged."""
+        if packet.stream_index in self._as_attachments:
+            return  # written in the header as an attachment
         packet.stream = self._streams[packet.stream_index]
         self.container.mux(packet)
 

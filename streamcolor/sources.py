@@ -95,7 +95,20 @@ class FileSource:
         self.video = _pick_video(self.container)
         self.copied = [s for s in self.container.streams if s is not self.video]
         self.info = self._probe()
+        self.attached_pictures = self._attached_pictures()
         self.video.thread_type = "AUTO"
+
+    def _attached_pictures(self) -> dict[int, bytes]:
+        """The picture of every cover-art stream, by stream index (read in a separate open)."""
+        indices = [s.index for s in self.copied
+                   if s.type == "video" and s.disposition & av.stream.Disposition.attached_pic]
+        pictures = {}
+        for index in indices:
+            with open_input(self.path) as probe:
+                packet = next((p for p in probe.demux(probe.streams[index]) if p.size), None)
+                if packet is not None:
+                    pictures[index] = bytes(packet)
+        return pictures
 
     def _probe(self) -> VideoInfo:
         """Decode the first frame in a separate open: its format and rotation are authoritative."""
@@ -177,7 +190,7 @@ class _Reader:
             self._fail("video frame without a timestamp")
             return
         seconds = float(frame.pts * frame.time_base)
-        if seconds < source.start:
+        if source.start and seconds < source.start:
             return
         if source.end is not None and seconds >= source.end:
             self.video_done = True
@@ -196,7 +209,9 @@ class _Reader:
         if packet.pts is None or not packet.size:
             return packet if packet.size else None
         seconds = float(packet.pts * packet.time_base)
-        if seconds < source.start or (source.end is not None and seconds >= source.end):
+        if (source.start and seconds < source.start) or (
+            source.end is not None and seconds >= source.end
+        ):
             return None
         if source.start:
             shift = self._shift(packet.stream)

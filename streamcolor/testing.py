@@ -26,9 +26,9 @@ def _tint_weights(in_channels: int, out_channels: int) -> tuple[np.ndarray, np.n
     """A 3x3 convolution: brightness gives a warm/cool tint, edges add a little colour."""
     weight = np.zeros((out_channels, in_channels, 3, 3), dtype=np.float32)
     centre = 1.0 / in_channels
+    gains = (0.35, 0.9, -0.5)  # a*: a little red in highlights; b*: yellow highlights, blue shadows
     for o in range(out_channels):
-        sign = 1.0 if o % 2 == 0 else -1.0
-        weight[o, :, 1, 1] = sign * (0.9 + 0.1 * o) * centre
+        weight[o, :, 1, 1] = gains[o] * centre
         weight[o, :, 0, 1] = 0.05 * (o + 1) * centre
         weight[o, :, 2, 1] = -0.05 * (o + 1) * centre
     bias = np.linspace(0.1, -0.1, out_channels).astype(np.float32)

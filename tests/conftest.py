@@ -1,0 +1,61 @@
+"""Shared fixtures: tiny models, generated media, ffprobe, and a thread-leak check."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import pytest
+
+from streamcolor.testing import ClipSpec, make_clip, make_model
+
+
+@pytest.fixture(autouse=True)
+def no_leaked_threads():
+    """Every test must leave no thread behind (pipeline stages are joined on every path)."""
+    before = set(threading.enumerate())
+    yield
+    deadline = time.monotonic() + 2.0
+    while True:
+        extra = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not extra or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not extra, f"threads left running: {[t.name for t in extra]}"
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A tiny contract-obeying model (L* in, ab out, 32x32, dynamic batch)."""
+    return make_model(tmp_path_factory.mktemp("models") / "tiny.onnx")
+
+
+@pytest.fixture
+def clip(tmp_path):
+    """``clip(spec=ClipSpec(...), name='in.mkv')`` writes a generated clip and returns its path."""
+
+    def write(spec: ClipSpec = ClipSpec(), name: str = "in.mkv"):
+        return make_clip(tmp_path / name, spec)
+
+    return write
+
+
+@pytest.fixture(scope="session")
+def ffprobe():
+    """``ffprobe(path, *args)`` -> parsed JSON from Debian's ffprobe, an independent reader."""
+    exe = shutil.which("ffprobe")
+    if exe is None:
+        message = "ffprobe not found: install Debian's ffmpeg package (apt-get install ffmpeg)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+    def probe(path, *args: str) -> dict:
+        command = [exe, "-v", "error", "-of", "json", *args, str(path)]
+        return json.loads(subprocess.run(command, check=True, capture_output=True).stdout)
+
+    return probe

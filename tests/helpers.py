@@ -1,0 +1,31 @@
+"""Reading media back with PyAV for assertions."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+
+from streamcolor.frames import plane_array
+
+
+def video_pts(path) -> list[int]:
+    """pts of every decoded frame of the first video stream, in decode-output order."""
+    with av.open(str(path)) as container:
+        return [frame.pts for frame in container.decode(video=0)]
+
+
+def packets(path, stream_index: int) -> list[tuple[int | None, bytes]]:
+    """(pts, bytes) of every non-empty packet of one stream."""
+    with av.open(str(path)) as container:
+        stream = container.streams[stream_index]
+        return [(p.pts, bytes(p)) for p in container.demux(stream) if p.size]
+
+
+def luma_planes(path) -> list[np.ndarray]:
+    """The Y plane of every frame, as decoded (no conversion)."""
+    with av.open(str(path)) as container:
+        planes = []
+        for frame in container.decode(video=0):
+            dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
+            planes.append(plane_array(frame.planes[0], dtype).copy())
+        return planes

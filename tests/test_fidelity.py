@@ -1,0 +1,281 @@
+"""The output is the same film in every respect but colour: frames, timestamps, streams, tags."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+
+from helpers import luma_planes, packets, video_pts
+from streamcolor import EncodeConfig, ModelConfig, colorize_file
+from streamcolor.frames import plane_array
+from streamcolor.testing import AudioTrack, ClipSpec
+
+VFR_PTS = (0, 33, 70, 100, 180, 200, 260, 300, 333, 420, 450, 500, 533, 600, 640, 700, 733)
+
+RICH = ClipSpec(
+    frames=len(VFR_PTS), pts=VFR_PTS,
+    audio=(AudioTrack(frequency=440, codec="aac", language="eng", title="Main"),
+           AudioTrack(frequency=660, codec="flac", layout="mono", language="fre",
+                      title="Commentary")),
+    subtitles=((0.05, 0.30, "Hello"), (0.40, 0.70, "World")),
+    chapters=((0.0, 0.3, "Opening"), (0.3, 0.75, "Ending")),
+    metadata=(("title", "A test film"), ("comment", "made by the tests")),
+)
+
+
+@pytest.fixture
+def rich_pair(clip, model_path, tmp_path):
+    source = clip(RICH)
+    output = tmp_path / "out.mkv"
+    summary = colorize_file(source, output, model=ModelConfig(model=str(model_path), batch_size=4))
+    return source, output, summary
+
+
+def test_vfr_frames_and_pts_survive(rich_pair):
+    source, output, summary = rich_pair
+    assert summary.frames == len(VFR_PTS)
+    assert sorted(video_pts(output)) == list(VFR_PTS) == sorted(video_pts(source))
+
+
+def test_vfr_pts_seen_by_ffprobe(rich_pair, ffprobe):
+    source, output, _ = rich_pair
+    frames = ffprobe(output, "-select_streams", "v:0", "-show_entries", "frame=pts")["frames"]
+    assert [f["pts"] for f in frames] == list(VFR_PTS)
+
+
+def test_audio_and_subtitle_packets_are_copied_byte_for_byte(rich_pair):
+    source, output, _ = rich_pair
+    with av.open(str(source)) as c:
+        copied = [s.index for s in c.streams if s.type in ("audio", "subtitle")]
+    assert len(copied) == 3
+    for index in copied:
+        original = packets(source, index)
+        assert original, f"stream {index} of the source has no packets"
+        assert packets(output, index) == original
+
+
+def test_streams_tags_chapters_and_metadata_seen_by_ffprobe(rich_pair, ffprobe):
+    source, output, _ = rich_pair
+    keys = ["-show_streams", "-show_chapters", "-show_format"]
+    before, after = ffprobe(source, *keys), ffprobe(output, *keys)
+    describe = lambda probe: [  # noqa: E731
+        (s["codec_type"], s["codec_name"], s.get("tags", {}).get("language"),
+         s.get("tags", {}).get("title"), s.get("sample_rate"), s.get("channels"))
+        for s in probe["streams"]
+    ]
+    assert describe(after) == describe(before)
+    assert [s["codec_type"] for s in after["streams"]] == ["video", "audio", "audio", "subtitle"]
+    chapters = lambda probe: [(c["start_time"], c["end_time"], c["tags"]["title"])  # noqa: E731
+                              for c in probe["chapters"]]
+    assert chapters(after) == chapters(before) and len(chapters(after)) == 2
+    tags = lambda probe: {k.lower(): v for k, v in probe["format"]["tags"].items()  # noqa: E731
+                          if k.lower() != "encoder"}
+    assert tags(after) == tags(before) and tags(after)["comment"] == "made by the tests"
+    video = after["streams"][0]
+    assert video["pix_fmt"] == "yuv420p" and video["codec_name"] == "h264"
+
+
+def test_ntsc_rate_and_time_base_kept(clip, model_path, tmp_path, ffprobe):
+    spec = ClipSpec(frames=10, rate=Fraction(30000, 1001), time_base=Fraction(1001, 30000))
+    source = clip(spec, "ntsc.mp4")
+    output = tmp_path / "out.mp4"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    probe = lambda p: ffprobe(p, "-show_streams", "-select_streams", "v:0")["streams"][0]  # noqa
+    assert probe(output)["r_frame_rate"] == probe(source)["r_frame_rate"] == "30000/1001"
+    assert probe(output)["nb_frames"] == probe(source)["nb_frames"] == "10"
+    with av.open(str(source)) as a, av.open(str(output)) as b:
+        assert [f.time for f in a.decode(video=0)] == [f.time for f in b.decode(video=0)]
+
+
+def _lossless(clip, model_path, tmp_path, spec: ClipSpec):
+    source = clip(spec, "in.mkv")
+    output = tmp_path / "out.mkv"
+    summary = colorize_file(source, output, model=ModelConfig(model=str(model_path), batch_size=3),
+                            encode=EncodeConfig(codec="ffv1"))
+    return source, output, summary
+
+
+@pytest.mark.parametrize("pix_fmt, width, height", [
+    ("yuv420p", 64, 48),
+    ("yuv420p", 33, 17),  # odd width and height
+    ("yuv422p", 40, 30),
+    ("yuv444p", 40, 30),
+    ("yuv420p10le", 35, 21),
+    ("yuv422p10le", 32, 18),
+    ("gray", 41, 23),
+    ("gray10le", 32, 24),
+])
+def test_luma_passthrough_is_bit_exact(clip, model_path, tmp_path, pix_fmt, width, height):
+    spec = ClipSpec(width=width, height=height, frames=7, pix_fmt=pix_fmt, codec="ffv1",
+                    codec_options=())
+    source, output, summary = _lossless(clip, model_path, tmp_path, spec)
+    before, after = luma_planes(source), luma_planes(output)
+    assert summary.frames == len(before) == len(after) == 7
+    for a, b in zip(before, after):
+        assert a.dtype == b.dtype and a.shape == b.shape == (height, width)
+        np.testing.assert_array_equal(a, b)
+
+
+def test_full_range_jpeg_input_keeps_luma_and_range(clip, model_path, tmp_path, ffprobe):
+    spec = ClipSpec(width=48, height=32, frames=4, pix_fmt="yuvj420p", codec="mjpeg",
+                    codec_options=())
+    source, output, _ = _lossless(clip, model_path, tmp_path, spec)
+    for a, b in zip(luma_planes(source), luma_planes(output), strict=True):
+        np.testing.assert_array_equal(a, b)
+    stream = ffprobe(output, "-show_streams")["streams"][0]
+    assert (stream["pix_fmt"], stream["color_range"]) == ("yuv420p", "pc")
+
+
+@pytest.mark.parametrize("pix_fmt, expected", [
+    ("gray", "yuv420p"), ("gray10le", "yuv420p10le"),
+    ("yuv422p10le", "yuv422p10le"), ("yuv444p", "yuv444p"),
+])
+def test_output_pixel_format_and_range(clip, model_path, tmp_path, ffprobe, pix_fmt, expected):
+    spec = ClipSpec(frames=3, pix_fmt=pix_fmt, codec="ffv1", codec_options=())
+    _, output, _ = _lossless(clip, model_path, tmp_path, spec)
+    stream = ffprobe(output, "-show_streams")["streams"][0]
+    assert stream["pix_fmt"] == expected
+
+
+def test_chroma_is_coloured_not_grey(clip, model_path, tmp_path):
+    _, output, _ = _lossless(clip, model_path, tmp_path, ClipSpec(frames=3, codec="ffv1",
+                                                                  codec_options=()))
+    with av.open(str(output)) as c:
+        frame = next(c.decode(video=0))
+        cb = plane_array(frame.planes[1], np.uint8)
+        cr = plane_array(frame.planes[2], np.uint8)
+    assert np.abs(cb.astype(int) - 128).max() > 10 and np.abs(cr.astype(int) - 128).max() > 3
+    assert cb.std() > 2, "chroma should vary with the picture"
+
+
+def test_ten_bit_x264(clip, model_path, tmp_path, ffprobe):
+    source = clip(ClipSpec(width=36, height=22, frames=6, pix_fmt="yuv420p10le"), "ten.mkv")
+    output = tmp_path / "ten_out.mkv"
+    summary = colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    stream = ffprobe(output, "-show_streams")["streams"][0]
+    assert (stream["width"], stream["height"], stream["pix_fmt"]) == (36, 22, "yuv420p10le")
+    assert summary.frames == 6 == len(video_pts(output))
+
+
+@pytest.mark.parametrize("pix_fmt, expected", [("yuv420p", "yuv444p"),
+                                               ("yuv420p10le", "yuv444p10le")])
+def test_odd_size_to_x264_gets_full_chroma_and_keeps_luma(clip, model_path, tmp_path, ffprobe,
+                                                          pix_fmt, expected):
+    """libx264 refuses odd sizes with subsampled chroma: 4:4:4 keeps the size and the luma."""
+    source = clip(ClipSpec(width=35, height=21, frames=5, pix_fmt=pix_fmt, codec="ffv1",
+                           codec_options=()), "odd.mkv")
+    output = tmp_path / "odd_out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)),
+                  encode=EncodeConfig(options=(("qp", "0"),)))
+    stream = ffprobe(output, "-show_streams")["streams"][0]
+    assert (stream["width"], stream["height"], stream["pix_fmt"]) == (35, 21, expected)
+    for a, b in zip(luma_planes(source), luma_planes(output), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_rgb_input_is_colorized_with_every_frame(clip, model_path, tmp_path, ffprobe):
+    source = clip(ClipSpec(frames=5, pix_fmt="bgr0", codec="ffv1", codec_options=()), "rgb.mkv")
+    output = tmp_path / "rgb_out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    assert len(video_pts(output)) == 5
+    assert ffprobe(output, "-show_streams")["streams"][0]["pix_fmt"] == "yuv444p"
+
+
+def test_rotation_sar_and_colour_tags_kept(tmp_path, model_path, ffprobe):
+    source = tmp_path / "tagged.mp4"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        ctx = stream.codec_context
+        ctx.sample_aspect_ratio = Fraction(4, 3)
+        ctx.color_primaries = ctx.color_trc = ctx.colorspace = 1  # BT.709
+        stream.set_display_rotation(90)
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 40 * i, np.uint8), format="gray")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    output = tmp_path / "tagged_out.mp4"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    keys = ("sample_aspect_ratio", "color_primaries", "color_transfer", "color_space")
+    probe = lambda p: ffprobe(p, "-show_streams")["streams"][0]  # noqa: E731
+    before, after = probe(source), probe(output)
+    assert [after.get(k) for k in keys] == [before.get(k) for k in keys]
+    assert after["sample_aspect_ratio"] == "4:3" and after["color_primaries"] == "bt709"
+    rotation = lambda s: [d.get("rotation") for d in s.get("side_data_list", [])  # noqa: E731
+                          if "rotation" in d]
+    assert rotation(after) == rotation(before) and rotation(after), "rotation lost"
+
+
+def test_interlaced_field_order_kept(tmp_path, model_path, ffprobe):
+    source = tmp_path / "interlaced.mkv"
+    with av.open(str(source), "w") as out:
+        stream = out.add_stream("libx264", rate=25,
+                                options={"preset": "ultrafast", "flags": "+ildct+ilme"})
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.codec_context.field_order = 2  # AV_FIELD_TT
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 30 * i, np.uint8), format="gray")
+            frame = frame.reformat(format="yuv420p")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    before = ffprobe(source, "-show_streams")["streams"][0].get("field_order")
+    if before in (None, "progressive", "unknown"):
+        pytest.skip(f"this FFmpeg's libx264 wrote no interlaced field order ({before!r})")
+    output = tmp_path / "interlaced_out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)),
+                  encode=EncodeConfig(options=(("flags", "+ildct+ilme"),)))
+    assert ffprobe(output, "-show_streams")["streams"][0].get("field_order") == before
+
+
+def test_data_stream_copied(tmp_path, model_path, clip):
+    """A data stream (here: a bin_data stream in MPEG-TS) is copied packet for packet.
+
+    Like real transport streams, the clip starts after a mux delay (1.4 s): a TS cannot hold
+    negative timestamps, so one starting at 0 would be shifted by the encoder's B-frame delay.
+    """
+    video = clip(ClipSpec(frames=6, pts=tuple(1400 + 40 * i for i in range(6))), "plain.mkv")
+    source = tmp_path / "with_data.ts"
+    with av.open(str(video)) as inp, av.open(str(source), "w") as out:
+        vs = out.add_stream_from_template(inp.streams.video[0])
+        ds = out.add_data_stream("bin_data")
+        ds.time_base = Fraction(1, 1000)
+        for packet in inp.demux(inp.streams.video[0]):
+            if packet.size:
+                packet.stream = vs
+                out.mux(packet)
+        for i in range(3):
+            payload = av.Packet(f"data packet {i}".encode())
+            payload.stream, payload.pts, payload.dts = ds, 1400 + i * 80, 1400 + i * 80
+            payload.time_base = Fraction(1, 1000)
+            out.mux(payload)
+    output = tmp_path / "out.ts"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    original = packets(source, 1)
+    assert len(original) == 3 and packets(output, 1) == original
+
+
+def test_attached_picture_is_copied_not_colorized(tmp_path, model_path, clip, ffprobe):
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not found: install Debian's ffmpeg package")
+    video = clip(ClipSpec(frames=6))
+    cover = tmp_path / "cover.png"
+    av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24").save(str(cover))
+    source = tmp_path / "with_cover.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(video), "-attach", str(cover),
+                    "-metadata:s:t", "mimetype=image/png", "-c", "copy", str(source)], check=True)
+    output = tmp_path / "cover_out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    kinds = lambda p: [(s["codec_type"], s.get("tags", {}).get("filename"),  # noqa: E731
+                        s["disposition"]["attached_pic"])
+                       for s in ffprobe(p, "-show_streams")["streams"]]
+    assert kinds(output) == kinds(source) == [("video", None, 0), ("video", "cover.png", 1)]
+    assert packets(output, 1) == packets(source, 1) != []
