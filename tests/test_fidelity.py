@@ -279,3 +279,33 @@ def test_attached_picture_is_copied_not_colorized(tmp_path, model_path, clip, ff
                        for s in ffprobe(p, "-show_streams")["streams"]]
     assert kinds(output) == kinds(source) == [("video", None, 0), ("video", "cover.png", 1)]
     assert packets(output, 1) == packets(source, 1) != []
+
+
+def test_mp4_to_mp4_keeps_negative_audio_pts_exactly(clip, model_path, tmp_path):
+    source = clip(ClipSpec(frames=20, audio=(AudioTrack(),)), "aac.mp4")
+    assert packets(source, 1)[0][0] < 0, "AAC priming should start before zero"
+    output = tmp_path / "out.mp4"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+    assert packets(output, 1) == packets(source, 1)
+    assert video_pts(output) == video_pts(source)
+
+
+def test_mp4_to_mkv_shifts_all_streams_alike(clip, model_path, tmp_path):
+    """Matroska cannot start before zero: its muxer moves every stream by the same amount."""
+    source = clip(ClipSpec(frames=20, audio=(AudioTrack(),)), "aac.mp4")
+    output = tmp_path / "out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
+
+    def times(path):
+        with av.open(str(path)) as c:
+            v, audio_tb = c.streams.video[0], c.streams.audio[0].time_base
+            video = sorted(float(f.pts * v.time_base) for f in c.decode(v))
+        audio = [float(pts * audio_tb) for pts, _ in packets(path, 1)]
+        return video, audio
+
+    (v0, a0), (v1, a1) = times(source), times(output)
+    shift = a1[0] - a0[0]
+    assert shift > 0
+    assert max(abs(x - y - shift) for x, y in zip(v1, v0, strict=True)) < 0.0011  # ms rounding
+    assert max(abs(x - y - shift) for x, y in zip(a1, a0, strict=True)) < 0.0011
+    assert [b for _, b in packets(output, 1)] == [b for _, b in packets(source, 1)]
