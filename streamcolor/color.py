@@ -45,7 +45,7 @@ class PlaneSpec:
     kr_kb: tuple[float, float] = _BT601
 
     @classmethod
-    def for_frame(cls, *, bits: int, full_range: bool, colorspace: int, height: int) -> "PlaneSpec":
+    def for_frame(cls, *, bits: int, full_range: bool, colorspace: int, height: int) -> PlaneSpec:
         """The spec of a frame; an unspecified matrix is guessed from the height as FFmpeg does."""
         default = _BT709 if height >= 720 else _BT601
         return cls(bits=bits, full_range=full_range, kr_kb=MATRICES.get(int(colorspace), default))

@@ -65,7 +65,7 @@ class ModelContract:
         }
 
     @classmethod
-    def from_metadata(cls, props: dict[str, str]) -> "ModelContract":
+    def from_metadata(cls, props: dict[str, str]) -> ModelContract:
         """Read a contract back from ONNX ``metadata_props`` (missing keys take defaults)."""
         get = lambda key: props.get(METADATA_PREFIX + key)  # noqa: E731
         size = get("input_size")

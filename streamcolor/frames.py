@@ -16,7 +16,9 @@ import numpy as np
 
 from .color import PlaneSpec, chroma_planes
 
-__all__ = ["FramePlan", "plan_formats", "working_format", "plane_array", "plane_spec", "colorize_frame"]
+__all__ = [
+    "FramePlan", "plan_formats", "working_format", "plane_array", "plane_spec", "colorize_frame",
+]
 
 _PLANAR_YUV = re.compile(r"^yuv(420|422|444|440|411|410)p(9|10|12|14|16)?(le)?$")
 _FULL_RANGE_YUV = re.compile(r"^yuvj(420|422|444|440|411)p$")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import cv2
 import numpy as np
@@ -71,9 +71,10 @@ def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib
     parts = [_split(p) for p in pictures]
     specs = [_spec(p) for p in pictures]
     size = runner.input_size
-    lightness = np.stack([model_input(luma, size, spec) for (luma, _), spec in zip(parts, specs)])
+    lightness = np.stack([model_input(luma, size, spec)
+                          for (luma, _), spec in zip(parts, specs, strict=True)])
     ab = runner.run(lightness[:, None])
-    for (_, target), (luma, alpha), spec, colour in zip(pairs, parts, specs, ab):
+    for (_, target), (luma, alpha), spec, colour in zip(pairs, parts, specs, ab, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
         _write(_compose(luma, colour, alpha, spec), target)
 

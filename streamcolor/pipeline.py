@@ -16,7 +16,7 @@ import dataclasses
 import queue
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import av
 import numpy as np
@@ -161,7 +161,8 @@ class Pipeline:
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
-                item.frames = [colorize_frame(f, ab, plan) for f, ab in zip(item.frames, item.ab)]
+                item.frames = [colorize_frame(f, ab, plan)
+                               for f, ab in zip(item.frames, item.ab, strict=True)]
                 item.lightness = item.ab = None
                 self._busy["postprocess"] += time.perf_counter() - started
             self._put(out, item)
@@ -197,7 +198,7 @@ class Pipeline:
         """Run to the end; raise :class:`StageError` for the first failure of any stage."""
         started = time.perf_counter()
         works = dict(zip(STAGES, (self._decode, self._preprocess, self._inference,
-                                  self._postprocess, self._encode)))
+                                  self._postprocess, self._encode), strict=True))
         threads = [threading.Thread(target=self._guard, args=(name, work), daemon=True,
                                     name=f"streamcolor-{name}") for name, work in works.items()]
         try:

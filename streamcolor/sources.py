@@ -10,12 +10,12 @@ from __future__ import annotations
 import dataclasses
 import os
 import pathlib
+from collections.abc import Iterator
 from fractions import Fraction
-from typing import Iterator
 
 import av
 
-from .errors import DecodeError, InputError, InputNotFoundError, NoVideoStreamError, NotMediaError
+from .errors import DecodeError, InputError, InputNotFoundError, NotMediaError, NoVideoStreamError
 from .frames import working_format
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
@@ -117,7 +117,9 @@ class FileSource:
             try:
                 first = next(probe.decode(stream))
             except (StopIteration, av.FFmpegError) as error:
-                raise DecodeError(f"{self.path}: the video stream has no decodable frame") from error
+                raise DecodeError(
+                    f"{self.path}: the video stream has no decodable frame"
+                ) from error
         seconds = self._declared_duration()
         if self.end is not None:
             seconds = min(seconds or self.end, self.end) - self.start
@@ -143,7 +145,7 @@ class FileSource:
     def close(self) -> None:
         self.container.close()
 
-    def __enter__(self) -> "FileSource":
+    def __enter__(self) -> FileSource:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -171,7 +173,9 @@ class _Reader:
             ) from error
 
     def _shift(self, stream) -> int:
-        return int(round(Fraction(self.source.start) / stream.time_base)) if self.source.start else 0
+        if not self.source.start:
+            return 0
+        return int(round(Fraction(self.source.start) / stream.time_base))
 
     def _frames(self, packet) -> Iterator[av.VideoFrame]:
         try:

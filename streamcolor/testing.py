@@ -135,7 +135,8 @@ def _pattern(index: int, spec: ClipSpec) -> np.ndarray:
     picture = 0.15 + 0.7 * (x + y) / max(1, spec.width + spec.height - 2)
     side = max(2, min(spec.width, spec.height) // 4)
     left = (index * 3) % max(1, spec.width - side)
-    picture[side : 2 * side, left : left + side] = 0.95 - picture[side : 2 * side, left : left + side]
+    square = (slice(side, 2 * side), slice(left, left + side))
+    picture[square] = 0.95 - picture[square]
     return picture
 
 

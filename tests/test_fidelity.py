@@ -114,7 +114,7 @@ def test_luma_passthrough_is_bit_exact(clip, model_path, tmp_path, pix_fmt, widt
     source, output, summary = _lossless(clip, model_path, tmp_path, spec)
     before, after = luma_planes(source), luma_planes(output)
     assert summary.frames == len(before) == len(after) == 7
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         assert a.dtype == b.dtype and a.shape == b.shape == (height, width)
         np.testing.assert_array_equal(a, b)
 

@@ -1,0 +1,50 @@
+"""CUDA and TensorRT providers, for real. They skip, with the reason, where no GPU can run them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from streamcolor import ModelConfig, ModelRunner, ProviderUnavailableError, colorize_file
+from streamcolor.runtime import _missing_gpu_part
+from streamcolor.testing import ClipSpec
+
+
+def _require(provider: str) -> None:
+    import onnxruntime as ort
+
+    name = {"cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}[provider]
+    if name not in ort.get_available_providers():
+        pytest.skip(f"{provider}: this onnxruntime build has no {name} (install onnxruntime-gpu)")
+    missing = _missing_gpu_part(provider)
+    if missing:
+        pytest.skip(f"{provider}: {missing}")
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
+def test_gpu_provider_matches_cpu(provider, model_path, tmp_path):
+    _require(provider)
+    gpu = ModelRunner(model_path, provider=provider, cache_dir=tmp_path)
+    cpu = ModelRunner(model_path, provider="cpu")
+    assert gpu.provider == provider
+    lightness = np.random.default_rng(1).uniform(0, 100, (4, 1, 32, 32)).astype(np.float32)
+    np.testing.assert_allclose(gpu.run(lightness), cpu.run(lightness), atol=1e-2)
+
+
+@pytest.mark.gpu
+def test_auto_picks_a_gpu_and_colorizes_a_file(model_path, clip, tmp_path):
+    _require("cuda")
+    summary = colorize_file(clip(ClipSpec(frames=9)), tmp_path / "out.mkv",
+                            model=ModelConfig(model=str(model_path), provider="auto"))
+    assert summary.frames == 9 and summary.provider in ("cuda", "tensorrt")
+
+
+def test_gpu_request_without_gpu_is_a_clear_error(model_path):
+    """Where no GPU can run, asking for one by name fails with the reason (no silent CPU)."""
+    missing = _missing_gpu_part("cuda")
+    if missing is None:
+        pytest.skip("a CUDA-capable GPU is present: the no-GPU error cannot happen here")
+    with pytest.raises(ProviderUnavailableError, match="cuda"):
+        ModelRunner(model_path, provider="cuda")
+    assert ModelRunner(model_path, provider="auto").provider == "cpu"
