@@ -1,14 +1,16 @@
 """The ``streamcolor`` command line. The only module that prints.
 
 Exit status: 0 done, 1 error (one line on stderr; a traceback with --debug), 2 bad usage,
-130 interrupted.
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Either way no partial output is left.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import pathlib
 import re
+import signal
 import sys
 import time
 
@@ -203,7 +205,10 @@ def _run_image(args) -> int:
         if not args.quiet:
             print(file=sys.stderr)
     else:
-        colorize_image(source, args.output, runner=runner)
+        target = pathlib.Path(args.output)
+        if target.is_dir():
+            target = target / source.name
+        colorize_image(source, target, runner=runner)
         count = 1
     if not args.quiet:
         print(f"colorized {count} image{'s' * (count != 1)} in "
@@ -222,6 +227,27 @@ def _dispatch(args) -> int:
     return run_models_command(args)
 
 
+class _Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that the run unwinds and cleans up."""
+
+
+def _raise_terminated(signum, frame) -> None:
+    raise _Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_unwinds():
+    try:
+        previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = build_parser().parse_args(argv)
@@ -230,10 +256,14 @@ def main(argv: list[str] | None = None) -> int:
 
         av.logging.set_level(av.logging.VERBOSE)
     try:
-        return _dispatch(args)
+        with _sigterm_unwinds():
+            return _dispatch(args)
     except KeyboardInterrupt:
         print("\ninterrupted; no output was written", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("\nterminated; no output was written", file=sys.stderr)
+        return 143
     except (StreamcolorError, OSError) as error:
         if getattr(args, "debug", False):
             raise
