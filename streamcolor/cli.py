@@ -154,7 +154,8 @@ def _clock(seconds: float) -> str:
 
 
 def _summary_line(summary: Summary, output: str) -> str:
-    skipped = f", {summary.decode_errors} decode errors skipped" if summary.decode_errors else ""
+    errors = summary.decode_errors
+    skipped = f", {errors} decode error{'s' * (errors != 1)} skipped" if errors else ""
     return (f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
             f"({summary.fps:.1f} fps, {summary.provider}){skipped} -> {output}")
 
@@ -259,10 +260,10 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_unwinds():
             return _dispatch(args)
     except KeyboardInterrupt:
-        print("\ninterrupted; no output was written", file=sys.stderr)
+        print("\ninterrupted; no partial file was left behind", file=sys.stderr)
         return 130
     except _Terminated:
-        print("\nterminated; no output was written", file=sys.stderr)
+        print("\nterminated; no partial file was left behind", file=sys.stderr)
         return 143
     except (StreamcolorError, OSError) as error:
         if getattr(args, "debug", False):

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
+from .atomic import temporary_beside
 from .color import PlaneSpec, chroma_planes, model_input
 from .errors import InputError, InputNotFoundError, OutputError
 from .runtime import ModelRunner
@@ -52,18 +53,18 @@ def _compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None, spec: P
 
 
 def _write(picture: np.ndarray, output: pathlib.Path) -> None:
-    tmp = output.with_name(f".{output.stem}.partial{output.suffix}")
+    tmp = temporary_beside(output)
+    reason = "OpenCV cannot write that format"
     try:
-        ok = cv2.imwrite(str(tmp), picture)
-    except cv2.error as error:
-        ok = False
-        reason = str(error).strip().splitlines()[-1]
-    else:
-        reason = "OpenCV cannot write that format"
-    if not ok:
+        try:
+            ok = cv2.imwrite(str(tmp), picture)
+        except cv2.error as error:
+            ok, reason = False, str(error).strip().splitlines()[-1]
+        if not ok:
+            raise OutputError(f"cannot write {output}: {reason} (try .png)")
+        os.replace(tmp, output)
+    finally:
         tmp.unlink(missing_ok=True)
-        raise OutputError(f"cannot write {output}: {reason} (try .png)")
-    os.replace(tmp, output)
 
 
 def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]]) -> None:

@@ -183,7 +183,7 @@ class Pipeline:
         self._busy["encode"] += time.perf_counter() - started
 
     # -- running -------------------------------------------------------------------------
-    def _guard(self, name: str, work: Callable[[], None]) -> None:
+    def _guard(self, name: str, work: Callable[[], None], done: threading.Event) -> None:
         try:
             work()
         except _Stopped:
@@ -193,26 +193,36 @@ class Pipeline:
                 if self._error is None:
                     self._error = (name, error)
             self._stop.set()
+        finally:
+            done.set()
 
     def run(self) -> Summary:
         """Run to the end; raise :class:`StageError` for the first failure of any stage."""
         started = time.perf_counter()
         works = dict(zip(STAGES, (self._decode, self._preprocess, self._inference,
                                   self._postprocess, self._encode), strict=True))
-        threads = [threading.Thread(target=self._guard, args=(name, work), daemon=True,
-                                    name=f"streamcolor-{name}") for name, work in works.items()]
+        # Completion is waited for on events, not Thread.join: in CPython 3.11 a join that a
+        # signal interrupts can mark a still-running thread as stopped.
+        done = {name: threading.Event() for name in works}
+        threads = [threading.Thread(target=self._guard, args=(name, work, done[name]),
+                                    daemon=True, name=f"streamcolor-{name}")
+                   for name, work in works.items()]
+        interrupt: BaseException | None = None
         try:
             for thread in threads:
                 thread.start()
-            self._wait(threads, started)
-        except BaseException:
+            self._wait(list(done.values()), started)
+        except BaseException as error:  # Ctrl-C or SIGTERM in the caller's thread
+            interrupt = error
             self._stop.set()
-            raise
-        finally:
-            for thread in threads:
-                thread.join()
-            if self._error is not None or self._stop.is_set():
-                self.sink.abort()
+        interrupt = self._join(threads, list(done.values())) or interrupt
+        failed = interrupt is not None or self._error is not None or self._stop.is_set()
+        if failed:
+            interrupt = self._settle(self.sink.abort) or interrupt
+        else:
+            self.sink.commit()
+        if interrupt is not None:
+            raise interrupt
         if self._error is not None:
             stage, error = self._error
             raise StageError(stage, error) from error
@@ -221,13 +231,38 @@ class Pipeline:
                        decode_errors=getattr(self.source, "decode_errors", 0),
                        stage_seconds=dict(self._busy))
 
-    def _wait(self, threads: list[threading.Thread], started: float) -> None:
+    def _join(self, threads: list[threading.Thread],
+              done: list[threading.Event]) -> BaseException | None:
+        """Wait for every stage even if another Ctrl-C arrives meanwhile; return that interrupt."""
+        interrupt = None
+        for event in done:
+            while not event.is_set():
+                interrupt = self._settle(lambda e=event: e.wait(_POLL)) or interrupt
+                if interrupt is not None:
+                    self._stop.set()
+        for thread in threads:  # each has finished its work; this only reaps it
+            interrupt = self._settle(thread.join) or interrupt
+        return interrupt
+
+    @staticmethod
+    def _settle(step: Callable[[], None]) -> BaseException | None:
+        """Run ``step`` to completion, retrying if an interrupt cuts it short; return it."""
+        interrupt = None
+        while True:
+            try:
+                step()
+                return interrupt
+            except BaseException as error:  # noqa: BLE001 - cleanup must finish first
+                interrupt = interrupt or error
+
+    def _wait(self, done: list[threading.Event], started: float) -> None:
         total = getattr(getattr(self.source, "info", None), "frames", None)
         last = 0.0
-        for thread in threads:
-            while thread.is_alive():
-                thread.join(_POLL)
+        for event in done:
+            while not event.wait(_POLL):
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now
                     self.on_progress(Progress(self.frames_written, total, now - started))
+        if self.on_progress:  # the final figures, before the output is committed
+            self.on_progress(Progress(self.frames_written, total, time.perf_counter() - started))

@@ -15,7 +15,7 @@ import numpy as np
 
 from .color import lightness_to_gray_rgb, rgb_to_ab
 from .contract import DEFAULT_INPUT_SIZE, ModelContract
-from .errors import ModelError, ProviderUnavailableError
+from .errors import ModelError, ProviderUnavailableError, describe
 
 __all__ = ["ModelRunner", "PROVIDERS", "resolve_model_path"]
 
@@ -124,7 +124,7 @@ class ModelRunner:
                 providers=[_provider_entry(n, cache) for n in names],
             )
         except Exception as error:  # onnxruntime raises several unrelated types
-            raise ModelError(f"cannot load model {self.path}: {_first_line(error)}") from error
+            raise ModelError(f"cannot load model {self.path}: {describe(error)}") from error
         running = self._session.get_providers()[0]
         if provider != "auto" and running != PROVIDERS[provider]:
             raise ProviderUnavailableError(
@@ -189,7 +189,3 @@ class ModelRunner:
         size = self.input_size
         self.run(np.zeros((batch_size, 1, size, size), dtype=np.float32))
 
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[-1] if text else type(error).__name__

@@ -14,6 +14,7 @@ import pathlib
 
 import av
 
+from .atomic import temporary_beside
 from .config import EncodeConfig
 from .errors import EncoderError, IncompatibleStreamError, OutputError
 from .frames import FramePlan, plan_formats
@@ -54,7 +55,7 @@ def _encoder(name: str) -> av.codec.Codec:
             "names this FFmpeg offers (e.g. libx264, libx265, ffv1)"
         ) from error
     if codec.type != "video":
-        raise EncoderError(f"{name!r} is a {codec.type} encoder, not a video encoder")
+        raise EncoderError(f"{name!r} encodes {codec.type}, not video; choose a video encoder")
     return codec
 
 
@@ -74,7 +75,7 @@ class FileSink:
         if odd and self.plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
             self.notes.append(f"{encode.codec} needs even sizes for subsampled chroma; "
                               f"{info.width}x{info.height} is encoded as {self.plan.encoded}")
-        self.tmp = self.path.with_name(f".{self.path.stem}.partial{self.path.suffix}")
+        self.tmp = temporary_beside(self.path)
         try:
             self.container = av.open(str(self.tmp), "w")
         except (ValueError, av.FFmpegError) as error:
@@ -188,9 +189,12 @@ class FileSink:
         self.container.mux(packet)
 
     def finish(self) -> None:
-        """Flush the encoder, close the file and move it into place."""
+        """Flush the encoder and close the temporary file (the encode stage's last work)."""
         self.container.mux(self.video.encode(None))
         self.container.close()
+
+    def commit(self) -> None:
+        """Move the finished file into place: the run's last step, after every stage ended."""
         os.replace(self.tmp, self.path)
 
     def abort(self) -> None:

@@ -71,6 +71,18 @@ def _pick_video(container) -> av.video.stream.VideoStream:
     raise NoVideoStreamError(f"{container.name} has no video stream to colorize")
 
 
+def _first_frame(container, stream) -> av.VideoFrame | None:
+    """The first frame that decodes; damaged packets before it are left to the real pass."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.FFmpegError:
+            continue
+        if frames:
+            return frames[0]
+    return None
+
+
 class FileSource:
     """A media file: one video stream decoded, every other stream passed on as packets."""
 
@@ -113,20 +125,19 @@ class FileSource:
     def _probe(self) -> VideoInfo:
         """Decode the first frame in a separate open: its format and rotation are authoritative."""
         with open_input(self.path) as probe:
-            stream = probe.streams[self.video.index]
-            try:
-                first = next(probe.decode(stream))
-            except (StopIteration, av.FFmpegError) as error:
-                raise DecodeError(
-                    f"{self.path}: the video stream has no decodable frame"
-                ) from error
-        seconds = self._declared_duration()
-        if self.end is not None:
-            seconds = min(seconds or self.end, self.end) - self.start
+            first = _first_frame(probe, probe.streams[self.video.index])
+        if first is None:
+            raise DecodeError(f"{self.path}: the video stream has no decodable frame")
+        declared = self._declared_duration()
+        if declared is not None and self.start >= declared:
+            raise InputError(f"--start {format_time(self.start)} is past the end of {self.path} "
+                             f"({format_time(declared)})")
+        seconds = min(declared or self.end or 0, self.end or declared or 0) - self.start
+        seconds = seconds if seconds > 0 else None
         rate = self.video.guessed_rate or self.video.average_rate
-        frames = self.video.frames or (int(seconds * rate) if seconds and rate else None)
-        if self.end is not None and seconds and rate:
-            frames = int(seconds * rate)
+        frames = int(seconds * rate) if seconds and rate else None
+        if not (self.start or self.end) and self.video.frames:
+            frames = self.video.frames
         return VideoInfo(width=first.width, height=first.height, pix_fmt=first.format.name,
                          rotation=int(first.rotation or 0), frames=frames, duration=seconds)
 
@@ -158,18 +169,21 @@ class _Reader:
     def __init__(self, source: FileSource) -> None:
         self.source = source
         self.last_time: float | None = None
+        self.frames = 0
         self.latest_end = 0.0
         self.video_done = False
         self.working = None
 
-    def _fail(self, message: str, error: BaseException | None = None) -> None:
+    def _fail(self, message: str, error: BaseException | None = None,
+              position: float | None = None) -> None:
         source = self.source
         source.decode_errors += 1
+        position = self.last_time if position is None else position
         if source.on_decode_error == "stop":
             raise DecodeError(
-                f"{message} in {source.path} at {format_time(self.last_time)}; "
+                f"{message} in {source.path} at {format_time(position)}; "
                 "use --on-decode-error skip to continue past damaged data",
-                position=self.last_time,
+                position=position,
             ) from error
 
     def _shift(self, stream) -> int:
@@ -181,7 +195,8 @@ class _Reader:
         try:
             frames = packet.decode()
         except av.FFmpegError as error:
-            self._fail(f"undecodable video data ({_reason(error)})", error)
+            at = float(packet.pts * packet.time_base) if packet.pts is not None else None
+            self._fail(f"undecodable video data ({_reason(error)})", error, position=at)
             return
         for frame in frames:
             if frame.is_corrupt:
@@ -206,6 +221,7 @@ class _Reader:
             frame = frame.reformat(format=self.working)
         if source.start:
             frame.pts -= self._shift(source.video)
+        self.frames += 1
         yield frame
 
     def _window_packet(self, packet) -> av.Packet | None:
@@ -256,6 +272,9 @@ class _Reader:
             if self.video_done and source.end is not None and self.latest_end > source.end + 1:
                 break
         self._check_truncation()
+        if not self.frames:
+            raise DecodeError(f"{source.path}: no video frame could be decoded in the requested "
+                              "range", position=self.last_time)
 
     def _check_truncation(self) -> None:
         source = self.source

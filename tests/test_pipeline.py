@@ -103,6 +103,9 @@ class _SlowSink:
     def finish(self):
         self._sink.finish()
 
+    def commit(self):
+        self._sink.commit()
+
     def abort(self):
         self._sink.abort()
 

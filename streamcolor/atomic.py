@@ -1,0 +1,29 @@
+"""Write-then-rename: outputs appear whole or not at all.
+
+A run writes to a hidden temporary file beside its target, ``.{stem}.XXXXXXXX.partial{suffix}``,
+named uniquely (so it can never be one of the inputs) and with the target's extension (so
+FFmpeg and OpenCV pick the format from it), then moves it into place in one rename.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+import tempfile
+
+__all__ = ["temporary_beside", "partial_files"]
+
+
+def temporary_beside(target: pathlib.Path) -> pathlib.Path:
+    """A new, empty, uniquely named temporary file in ``target``'s folder."""
+    handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}",
+                                    dir=target.parent)
+    os.close(handle)
+    return pathlib.Path(name)
+
+
+def partial_files(target: pathlib.Path) -> list[pathlib.Path]:
+    """Temporary files of runs writing ``target`` that are still (or were left) in its folder."""
+    pattern = f".{glob.escape(target.stem)}.*.partial{glob.escape(target.suffix)}"
+    return sorted(target.parent.glob(pattern))
