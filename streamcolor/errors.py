@@ -13,6 +13,7 @@ would catch anyway, so ``except FileNotFoundError`` keeps working::
      |    +-- IncompatibleStreamError       a stream the output container cannot hold
      +-- EncoderError (ValueError)          unknown codec or bad encoder option
      +-- ModelError (ValueError)            model file missing, unreadable or off-contract
+     +-- zoo.ZooError                       the model registry (see streamcolor.zoo.errors)
      +-- ProviderUnavailableError (RuntimeError)
      +-- StageError (RuntimeError)          a pipeline stage failed; ``.stage`` names it and
                                             ``__cause__`` holds the original exception

@@ -1,0 +1,77 @@
+"""Conversion without PyTorch: graph structure, contract metadata, fp16, statistics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnx", reason="conversion needs the onnx package: pip install onnx")
+
+from streamcolor.contract import ModelContract  # noqa: E402
+from streamcolor.zoo.architectures import random_state_dict  # noqa: E402
+from streamcolor.zoo.errors import CheckpointError  # noqa: E402
+from streamcolor.zoo.export import build_model  # noqa: E402
+from streamcolor.zoo.validate import cpu_session, graph_stats  # noqa: E402
+
+
+@pytest.fixture(scope="module", params=["eccv16", "siggraph17"])
+def family_model(request):
+    return request.param, build_model(request.param, random_state_dict(request.param))
+
+
+def test_contract_metadata_and_dynamic_axes(family_model):
+    family, model = family_model
+    props = {p.key: p.value for p in model.metadata_props}
+    contract = ModelContract.from_metadata(props)
+    assert (contract.input_kind, contract.output_kind, contract.input_size) == ("L", "ab", 256)
+    assert contract.family == family
+    dims = model.graph.input[0].type.tensor_type.shape.dim
+    assert dims[0].dim_param and dims[1].dim_value == 1
+
+
+def test_runs_with_any_batch_and_multiple_of_8(family_model):
+    _, model = family_model
+    session = cpu_session(model.SerializeToString())
+    for shape in ((1, 1, 32, 32), (3, 1, 48, 40)):
+        out = session.run(None, {"L": np.full(shape, 50.0, np.float32)})[0]
+        assert out.shape == (shape[0], 2, *shape[2:])
+        assert np.isfinite(out).all()
+
+
+def test_fp16_keeps_float32_io_and_stays_close(family_model):
+    family, model = family_model
+    half = build_model(family, random_state_dict(family), dtype="float16")
+    assert half.graph.input[0].type.tensor_type.elem_type == 1  # FLOAT
+    assert half.graph.output[0].type.tensor_type.elem_type == 1
+    lightness = np.linspace(0, 100, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
+    full = cpu_session(model.SerializeToString()).run(None, {"L": lightness})[0]
+    approx = cpu_session(half.SerializeToString()).run(None, {"L": lightness})[0]
+    assert approx.dtype == np.float32
+    assert np.abs(full - approx).max() < 0.05 * max(1.0, np.abs(full).max())
+
+
+def test_missing_or_misshapen_weights_are_named():
+    state = random_state_dict("eccv16")
+    del state["model3.2.bias"]
+    state["model1.0.weight"] = state["model1.0.weight"][:32]
+    with pytest.raises(CheckpointError, match="model3.2.bias is missing") as info:
+        build_model("eccv16", state)
+    assert "model1.0.weight has shape" in str(info.value)
+
+
+def test_unknown_family_and_dtype():
+    with pytest.raises(ValueError, match="cannot convert family"):
+        build_model("ddcolor", {})
+    with pytest.raises(ValueError, match="dtype"):
+        build_model("eccv16", random_state_dict("eccv16"), dtype="int4")
+
+
+def test_graph_stats_match_manifests(family_model):
+    import json
+    import pathlib
+
+    family, model = family_model
+    manifest = json.loads((pathlib.Path(__file__).parents[1] / "models" /
+                           f"{family}.json").read_text())
+    assert graph_stats(model, 256) == {"parameters": manifest["parameters"],
+                                       "gflops": manifest["gflops"]}
