@@ -44,7 +44,12 @@ def resolve_model_path(spec: str | os.PathLike | None) -> pathlib.Path:
 
 
 def _provider_entry(name: str, cache_dir: pathlib.Path | None):
-    if name == "tensorrt" and cache_dir is not None:
+    if name == "tensorrt":
+        if cache_dir is None:  # engines take minutes to build: keep them between runs
+            from .zoo.registry import cache_dir as user_cache
+
+            cache_dir = user_cache() / "tensorrt"
+        cache_dir.mkdir(parents=True, exist_ok=True)
         options = {"trt_engine_cache_enable": "True", "trt_engine_cache_path": str(cache_dir),
                    "trt_timing_cache_enable": "True", "trt_timing_cache_path": str(cache_dir)}
         return (PROVIDERS[name], options)
@@ -110,6 +115,8 @@ class ModelRunner:
         threads: int = 0,
         cache_dir: str | os.PathLike | None = None,
     ) -> None:
+        """Load ``model`` (a path or registry name) on ``provider``; ``cache_dir`` keeps
+        TensorRT engines (default: the user cache, see ``streamcolor models list``)."""
         import onnxruntime as ort
 
         self.path = resolve_model_path(model)

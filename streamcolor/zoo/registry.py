@@ -103,7 +103,10 @@ def manifests_dir() -> pathlib.Path:
     """The folder of built-in manifests (``STREAMCOLOR_MANIFESTS`` overrides)."""
     if os.environ.get("STREAMCOLOR_MANIFESTS"):
         return pathlib.Path(os.environ["STREAMCOLOR_MANIFESTS"])
-    return pathlib.Path(__file__).resolve().parents[2] / "models"
+    checkout = pathlib.Path(__file__).resolve().parents[2] / "models"
+    if checkout.is_dir():  # a source checkout or an editable install
+        return checkout
+    return pathlib.Path(__file__).resolve().parents[1] / "_manifests"  # an installed wheel
 
 
 def model_dir(name: str) -> pathlib.Path:

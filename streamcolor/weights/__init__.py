@@ -1,0 +1,1 @@
+"""Model weights that ship with streamcolor (ONNX files trained by this project)."""
