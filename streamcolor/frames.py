@@ -124,6 +124,7 @@ def _copy_properties(src: av.VideoFrame, dst: av.VideoFrame, plan: FramePlan) ->
     dst.colorspace = src.colorspace
     dst.color_primaries = src.color_primaries
     dst.color_trc = src.color_trc
+    dst.opaque = src.opaque
 
 
 def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.VideoFrame:

@@ -62,9 +62,14 @@ def _encoder(name: str) -> av.codec.Codec:
 class FileSink:
     """Encodes colorized frames into ``path`` and copies every other stream of ``source``."""
 
-    def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig) -> None:
+    def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig, *,
+                 format: str | None = None, options: dict[str, str] | None = None) -> None:
+        """Open ``path`` for writing. A URL (``format`` given, e.g. ``flv`` for RTMP) is written
+        in place as a stream; a file is written to a temporary name and renamed by commit()."""
+        self.url = str(path) if format else None
         self.path = pathlib.Path(path)
-        check_output_path(self.path, [source.path])
+        if self.url is None:
+            check_output_path(self.path, source.input_paths)
         codec = _encoder(encode.codec)
         formats = [f.name for f in codec.video_formats or ()]
         info = source.info
@@ -75,14 +80,20 @@ class FileSink:
         if odd and self.plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
             self.notes.append(f"{encode.codec} needs even sizes for subsampled chroma; "
                               f"{info.width}x{info.height} is encoded as {self.plan.encoded}")
-        self.tmp = temporary_beside(self.path)
+        self.tmp = None if self.url else temporary_beside(self.path)
         try:
-            self.container = av.open(str(self.tmp), "w")
+            if self.url:
+                self.container = av.open(self.url, "w", format=format, options=options or {},
+                                         timeout=10)
+            else:
+                self.container = av.open(str(self.tmp), "w")
         except (ValueError, av.FFmpegError) as error:
-            self.tmp.unlink(missing_ok=True)
+            if self.tmp:
+                self.tmp.unlink(missing_ok=True)
             raise OutputError(
-                f"cannot write {self.path}: {_reason(error)} (is {self.path.suffix!r} a "
-                "container FFmpeg can write? e.g. .mkv, .mp4, .mov)"
+                f"cannot write {self.url or self.path}: {_reason(error)}"
+                + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
+                   "write? e.g. .mkv, .mp4, .mov)")
             ) from error
         try:
             self._streams = {}
@@ -95,31 +106,29 @@ class FileSink:
             raise
 
     def _add_video(self, source: FileSource, encode: EncodeConfig):
-        template, info = source.video, source.info
-        ctx_in = template.codec_context
-        rate = template.guessed_rate or template.average_rate
+        info = source.info
         try:
-            stream = self.container.add_stream(encode.codec, rate=rate)
+            stream = self.container.add_stream(encode.codec, rate=info.rate)
         except (ValueError, av.FFmpegError) as error:
             raise EncoderError(f"cannot use encoder {encode.codec!r}: {_reason(error)}") from error
         stream.codec_context.options = _checked_options(stream, encode)
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoded
-        stream.time_base = stream.codec_context.time_base = template.time_base
+        stream.time_base = stream.codec_context.time_base = info.time_base
         if encode.bitrate:
             stream.bit_rate = encode.bitrate
         ctx = stream.codec_context
-        if template.sample_aspect_ratio:
-            ctx.sample_aspect_ratio = template.sample_aspect_ratio
-        ctx.color_range = 2 if self.plan.full_range else ctx_in.color_range
-        ctx.colorspace, ctx.color_primaries = ctx_in.colorspace, ctx_in.color_primaries
-        ctx.color_trc = ctx_in.color_trc
-        if ctx_in.field_order:
-            ctx.field_order = ctx_in.field_order
+        if info.sample_aspect_ratio:
+            ctx.sample_aspect_ratio = info.sample_aspect_ratio
+        ctx.color_range = 2 if self.plan.full_range else info.color_range
+        ctx.colorspace, ctx.color_primaries = info.colorspace, info.color_primaries
+        ctx.color_trc = info.color_trc
+        if info.field_order:
+            ctx.field_order = info.field_order
         if info.rotation:
             stream.set_display_rotation(info.rotation)
-        stream.metadata.update(_fresh_tags(dict(template.metadata)))
-        stream.disposition = template.disposition
+        stream.metadata.update(_fresh_tags(info.metadata))
+        stream.disposition = info.disposition
         return stream
 
     def _add_copies(self, source: FileSource) -> None:
@@ -148,8 +157,8 @@ class FileSink:
         self._as_attachments.add(template.index)
 
     def _copy_container_tags(self, source: FileSource) -> None:
-        self.container.metadata.update(_fresh_tags(dict(source.container.metadata)))
-        chapters = source.container.chapters()
+        self.container.metadata.update(_fresh_tags(source.container_metadata))
+        chapters = source.chapters
         if chapters:
             self.container.set_chapters(chapters)
 
@@ -195,7 +204,8 @@ class FileSink:
 
     def commit(self) -> None:
         """Move the finished file into place: the run's last step, after every stage ended."""
-        os.replace(self.tmp, self.path)
+        if self.tmp is not None:
+            os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
         """Close and delete the partial file; the target path is left as it was."""
@@ -203,7 +213,8 @@ class FileSink:
             self.container.close()
         except Exception:  # the file is being thrown away; its close errors do not matter
             pass
-        self.tmp.unlink(missing_ok=True)
+        if self.tmp is not None:
+            self.tmp.unlink(missing_ok=True)
 
 
 def _checked_options(stream, encode: EncodeConfig) -> dict[str, str]:

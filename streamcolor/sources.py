@@ -54,14 +54,38 @@ def _reason(error: BaseException) -> str:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class VideoInfo:
-    """What the sink needs to know of the colorized stream, read from its first frame."""
+    """What a sink needs to know of the colorized stream (size and format from its first
+    frame; timing, colour tags and the rest from the stream)."""
 
     width: int
     height: int
     pix_fmt: str
-    rotation: int
-    frames: int | None
-    duration: float | None
+    rotation: int = 0
+    frames: int | None = None
+    duration: float | None = None
+    time_base: Fraction = Fraction(1, 1000)
+    rate: Fraction | None = None
+    sample_aspect_ratio: Fraction | None = None
+    color_range: int = 0
+    colorspace: int = 2
+    color_primaries: int = 2
+    color_trc: int = 2
+    field_order: str | None = None
+    metadata: dict = dataclasses.field(default_factory=dict)
+    disposition: int = 0
+
+    @classmethod
+    def from_stream(cls, stream, first: av.VideoFrame, **more) -> "VideoInfo":
+        """The info of ``stream`` whose first decoded frame is ``first``."""
+        ctx = stream.codec_context
+        return cls(width=first.width, height=first.height, pix_fmt=first.format.name,
+                   rotation=int(first.rotation or 0), time_base=stream.time_base,
+                   rate=stream.guessed_rate or stream.average_rate,
+                   sample_aspect_ratio=stream.sample_aspect_ratio or None,
+                   color_range=ctx.color_range, colorspace=ctx.colorspace,
+                   color_primaries=ctx.color_primaries, color_trc=ctx.color_trc,
+                   field_order=ctx.field_order or None, metadata=dict(stream.metadata),
+                   disposition=int(stream.disposition), **more)
 
 
 def _pick_video(container) -> av.video.stream.VideoStream:
@@ -138,8 +162,20 @@ class FileSource:
         frames = int(seconds * rate) if seconds and rate else None
         if not (self.start or self.end) and self.video.frames:
             frames = self.video.frames
-        return VideoInfo(width=first.width, height=first.height, pix_fmt=first.format.name,
-                         rotation=int(first.rotation or 0), frames=frames, duration=seconds)
+        return VideoInfo.from_stream(self.video, first, frames=frames, duration=seconds)
+
+    @property
+    def input_paths(self) -> list[pathlib.Path]:
+        """Files this source reads (an output must not be one of them)."""
+        return [self.path]
+
+    @property
+    def container_metadata(self) -> dict[str, str]:
+        return dict(self.container.metadata)
+
+    @property
+    def chapters(self) -> list[dict]:
+        return self.container.chapters()
 
     def _declared_duration(self) -> float | None:
         if self.container.duration:
