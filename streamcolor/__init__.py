@@ -7,8 +7,8 @@
 
 __version__ = "0.1.0"
 
-from .api import colorize_file
-from .config import EncodeConfig, ModelConfig, PipelineConfig
+from .api import colorize, colorize_file
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
 from .contract import ModelContract
 from .errors import (
     DecodeError,
@@ -25,6 +25,7 @@ from .errors import (
     StreamcolorError,
 )
 from .images import colorize_image, colorize_images
+from .live import LiveSource
 from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
 from .sinks import FileSink
@@ -32,10 +33,12 @@ from .sources import FileSource
 
 __all__ = [
     "__version__",
+    "colorize",
     "colorize_file",
     "colorize_image",
     "colorize_images",
     "EncodeConfig",
+    "LiveConfig",
     "ModelConfig",
     "PipelineConfig",
     "ModelContract",
@@ -44,6 +47,7 @@ __all__ = [
     "Progress",
     "Summary",
     "FileSource",
+    "LiveSource",
     "FileSink",
     "StreamcolorError",
     "InputError",

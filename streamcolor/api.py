@@ -1,17 +1,88 @@
-"""``colorize_file``: the whole job in one call, as the CLI runs it."""
+"""``colorize`` and ``colorize_file``: the whole job in one call, as the CLI runs it."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import pathlib
 from collections.abc import Callable
 
-from .config import EncodeConfig, ModelConfig, PipelineConfig
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
+from .errors import InputError
+from .live import LiveSource, parse_source
+from .outputs import open_outputs
 from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
-from .sinks import FileSink, check_output_path
+from .sinks import check_output_path
 from .sources import FileSource
 
-__all__ = ["colorize_file"]
+__all__ = ["colorize", "colorize_file"]
+
+
+def _live_encoding(encode: EncodeConfig, rate) -> EncodeConfig:
+    """Low-latency defaults for x264 in live mode, unless the user chose otherwise."""
+    if encode.codec != "libx264":
+        return encode
+    given = {key for key, _ in encode.options}
+    extra = [("tune", "zerolatency")] if "tune" not in given else []
+    if "g" not in given and rate:
+        extra.append(("g", str(max(1, round(2 * rate)))))  # a keyframe every 2 s for viewers
+    return dataclasses.replace(encode, preset=encode.preset or "veryfast",
+                               options=encode.options + tuple(extra))
+
+
+def _open_source(input, pipeline: PipelineConfig, live: LiveConfig | bool | None,
+                 rtsp_transport: str):
+    spec = parse_source(str(input), rtsp_transport=rtsp_transport)
+    if live is None or live is False:
+        live = LiveConfig() if spec.live and live is None else None
+    elif live is True:
+        live = LiveConfig()
+    if live is None:
+        return FileSource(input, start=pipeline.start, duration=pipeline.duration,
+                          on_decode_error=pipeline.on_decode_error), None
+    if pipeline.start:
+        raise InputError("--start applies to files; a live source starts now")
+    return LiveSource(spec, duration=pipeline.duration), live
+
+
+def colorize(
+    input: str | os.PathLike,
+    outputs: list[str | os.PathLike],
+    *,
+    model: ModelConfig = ModelConfig(),
+    encode: EncodeConfig = EncodeConfig(),
+    pipeline: PipelineConfig = PipelineConfig(),
+    live: LiveConfig | bool | None = None,
+    preview: bool = False,
+    rtsp_transport: str = "tcp",
+    on_progress: Callable[[Progress], None] | None = None,
+    on_start: Callable[[ModelRunner, object], None] | None = None,
+) -> Summary:
+    """Colorize ``input`` (a file, URL, camera or ``lavfi:`` graph) into every output.
+
+    ``live`` None means live mode for live sources only; True forces it (a file is then read
+    in real time); a :class:`LiveConfig` sets its latency budget and frame limit.
+    """
+    for target in outputs:
+        if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
+            check_output_path(pathlib.Path(target), [pathlib.Path(input)])
+    source, live = _open_source(input, pipeline, live, rtsp_transport)
+    with source:
+        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        if live:
+            encode = _live_encoding(encode, source.info.rate)
+        sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)
+        try:
+            if on_start:
+                on_start(runner, sink)
+            run = Pipeline(source, runner, sink, batch_size=model.batch_size,
+                           queue_batches=pipeline.queue_batches, on_progress=on_progress,
+                           live=live)
+        except BaseException:
+            sink.abort()
+            raise
+        return run.run()
 
 
 def colorize_file(
@@ -22,9 +93,9 @@ def colorize_file(
     encode: EncodeConfig = EncodeConfig(),
     pipeline: PipelineConfig = PipelineConfig(),
     on_progress: Callable[[Progress], None] | None = None,
-    on_start: Callable[[ModelRunner, FileSink], None] | None = None,
+    on_start: Callable[[ModelRunner, object], None] | None = None,
 ) -> Summary:
-    """Colorize the video stream of ``input`` into ``output``; copy every other stream.
+    """Colorize the video stream of the file ``input`` into ``output``; copy every other stream.
 
     ``on_progress`` is called in the caller's thread about twice a second; ``on_start`` once the
     model is loaded and the output is open (e.g. to report the provider and the sink's notes).
@@ -32,19 +103,5 @@ def colorize_file(
     model before any work starts, and :class:`~streamcolor.errors.StageError` if a stage
     fails during the run; ``output`` is then left as it was before the call.
     """
-    import pathlib
-
-    check_output_path(pathlib.Path(output), [pathlib.Path(input)])
-    with FileSource(input, start=pipeline.start, duration=pipeline.duration,
-                    on_decode_error=pipeline.on_decode_error) as source:
-        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
-        sink = FileSink(output, source, encode)
-        try:
-            if on_start:
-                on_start(runner, sink)
-            run = Pipeline(source, runner, sink, batch_size=model.batch_size,
-                           queue_batches=pipeline.queue_batches, on_progress=on_progress)
-        except BaseException:
-            sink.abort()
-            raise
-        return run.run()
+    return colorize(input, [output], model=model, encode=encode, pipeline=pipeline, live=False,
+                    on_progress=on_progress, on_start=on_start)

@@ -15,10 +15,11 @@ import sys
 import time
 
 from . import __version__
-from .api import colorize_file
-from .config import EncodeConfig, ModelConfig, PipelineConfig
+from .api import colorize
+from .cli_report import LiveReporter, ProgressBar, summary_line
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
 from .errors import StreamcolorError, describe
-from .pipeline import Progress, Summary
+from .live import parse_source
 
 __all__ = ["main"]
 
@@ -76,12 +77,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"streamcolor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    video = commands.add_parser("colorize", help="colorize a video file",
+    video = commands.add_parser("colorize", help="colorize a video file or a live source",
                                 description="Colorize the video of INPUT into OUTPUT; audio, "
-                                "subtitles, timestamps and metadata are copied unchanged.")
+                                "subtitles, timestamps and metadata are copied unchanged. "
+                                "INPUT may also be a URL (rtsp, rtmp, srt, udp, http/HLS), a "
+                                "camera (/dev/video0, avfoundation:0, dshow:video=NAME) or "
+                                "lavfi:GRAPH; those run in live mode.")
     video.add_argument("input", metavar="INPUT")
-    video.add_argument("-o", "--output", required=True, metavar="OUTPUT",
-                       help="output file; its extension picks the container")
+    video.add_argument("-o", "--output", action="append", default=[], metavar="OUTPUT",
+                       help="file (extension picks the container), .m3u8 (HLS), rtsp://, "
+                       "rtmp://, udp://, srt://; repeatable")
+    video.add_argument("--preview", action="store_true", help="show the result in a window")
     _add_model_options(video)
     enc = video.add_argument_group("encoding")
     enc.add_argument("--codec", default="libx264", help="video encoder (default: libx264)")
@@ -97,6 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
+    live = video.add_argument_group("live")
+    live.add_argument("--live", action="store_true",
+                      help="live mode for any input (automatic for URLs, cameras and lavfi)")
+    live.add_argument("--max-latency", type=float, default=500, metavar="MS",
+                      help="latency budget: batches close after half of it (default: 500)")
+    live.add_argument("--frames", type=_positive, metavar="N", help="stop after N frames")
+    live.add_argument("--rtsp-transport", choices=("tcp", "udp"), default="tcp")
+    live.add_argument("--metrics-json", metavar="PATH",
+                      help="append live metrics to PATH as JSON lines")
     _add_common(video)
 
     image = commands.add_parser("image", help="colorize an image, or a folder of them",
@@ -120,49 +135,11 @@ def _add_models_command(commands) -> None:
     add_models_parser(commands)
 
 
-class _ProgressBar:
-    """Frames, fps and ETA on one line of stderr (a line every 10 s when not a terminal)."""
-
-    def __init__(self, stream=sys.stderr) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.last = 0.0
-
-    def __call__(self, progress: Progress) -> None:
-        now = time.monotonic()
-        if not self.tty and now - self.last < 10:
-            return
-        self.last = now
-        total = progress.total
-        done = f"{progress.frames}/{total}" if total else f"{progress.frames}"
-        eta = ""
-        if total and progress.fps > 0 and total >= progress.frames:
-            eta = f"  ETA {_clock((total - progress.frames) / progress.fps)}"
-        percent = f"{100 * progress.frames / total:5.1f}%  " if total else ""
-        line = f"{percent}frames {done}  {progress.fps:6.1f} fps{eta}"
-        self.stream.write(f"\r{line:<60}" if self.tty else line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.tty:
-            self.stream.write("\r" + " " * 60 + "\r")
-
-
-def _clock(seconds: float) -> str:
-    seconds = int(seconds)
-    return f"{seconds // 3600:d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
-
-
-def _summary_line(summary: Summary, output: str) -> str:
-    errors = summary.decode_errors
-    skipped = f", {errors} decode error{'s' * (errors != 1)} skipped" if errors else ""
-    return (f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
-            f"({summary.fps:.1f} fps, {summary.provider}){skipped} -> {output}")
-
-
 def _run_colorize(args) -> int:
     quiet = args.quiet
-    bar = None if quiet else _ProgressBar()
+    live = args.live or parse_source(args.input).live
+    reporter = LiveReporter(quiet=quiet, json_path=args.metrics_json) if live else None
+    bar = None if quiet or live else ProgressBar()
 
     def announce(runner, sink) -> None:
         if not quiet:
@@ -172,8 +149,9 @@ def _run_colorize(args) -> int:
             for note in sink.notes:
                 print(f"note: {note}", file=sys.stderr)
 
+    summary = None
     try:
-        summary = colorize_file(
+        summary = colorize(
             args.input, args.output,
             model=ModelConfig(model=args.model, provider=args.provider,
                               batch_size=args.batch_size),
@@ -181,12 +159,17 @@ def _run_colorize(args) -> int:
                                 preset=args.preset, options=tuple(args.encoder_option)),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
                                     on_decode_error=args.on_decode_error),
-            on_progress=bar, on_start=announce)
+            live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
+            if live else False,
+            preview=args.preview, rtsp_transport=args.rtsp_transport,
+            on_progress=reporter or bar, on_start=announce)
     finally:
         if bar:
             bar.close()
+        if reporter:
+            reporter.close(summary)
     if not quiet:
-        print(_summary_line(summary, args.output), file=sys.stderr)
+        print(summary_line(summary, args.output), file=sys.stderr)
     return 0
 
 
@@ -251,7 +234,10 @@ def _sigterm_unwinds():
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "colorize" and not args.output and not args.preview:
+        parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):
         import av.logging
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["EncodeConfig", "ModelConfig", "PipelineConfig"]
+__all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig"]
 
 _RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
 
@@ -61,3 +61,18 @@ class PipelineConfig:
     on_decode_error: str = "stop"
     start: float | None = None
     duration: float | None = None
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LiveConfig:
+    """Live mode: batches close after ``max_latency`` seconds, frames are dropped (and counted)
+    when inference falls behind, and ``frames`` (if set) ends the run after that many."""
+
+    max_latency: float = 0.5
+    frames: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.max_latency <= 0:
+            raise ValueError("--max-latency must be positive")
+        if self.frames is not None and self.frames < 1:
+            raise ValueError("--frames must be at least 1")

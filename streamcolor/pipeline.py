@@ -3,6 +3,10 @@
     decode -> preprocess (batch, L*) -> inference -> postprocess (chroma) -> encode/mux
 
 Packets of copied streams ride the same queues, so every item reaches the sink in order.
+In live mode (a :class:`~streamcolor.config.LiveConfig`) the decode stage never waits: when
+the queue after it is full the oldest frame is dropped and counted; a batch is closed when
+half the latency budget has passed since its first frame arrived; the first Ctrl-C stops the
+source and lets the run finish, so recordings are finalized.
 Bounded queues give backpressure: memory holds a fixed number of batches whatever the
 input's length. A shared stop event ends every stage; every blocking put or get waits with
 a timeout and checks it, so no stage hangs when a neighbour dies. The first exception is
@@ -16,19 +20,22 @@ import dataclasses
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import av
 import numpy as np
 
 from .color import model_input
+from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
+from .metrics import LiveMetrics
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
 
 STAGES = ("decode", "preprocess", "inference", "postprocess", "encode")
 _END = object()
+_TIMEOUT = object()
 _POLL = 0.1
 
 
@@ -45,11 +52,13 @@ class _Batch:
 
 @dataclasses.dataclass(frozen=True)
 class Progress:
-    """Where a run stands: frames written so far, the expected total if known, seconds."""
+    """Where a run stands: frames written so far, the expected total if known, seconds.
+    In live mode ``snapshot()`` gives the live metrics since its previous call."""
 
     frames: int
     total: int | None
     elapsed: float
+    snapshot: Callable[[], dict] | None = None
 
     @property
     def fps(self) -> float:
@@ -65,6 +74,8 @@ class Summary:
     provider: str
     decode_errors: int
     stage_seconds: dict[str, float]
+    live: dict | None = None
+    interrupted: bool = False
 
     @property
     def fps(self) -> float:
@@ -76,11 +87,16 @@ class Pipeline:
 
     def __init__(self, source, runner, sink, *, batch_size: int = 8, queue_batches: int = 2,
                  on_progress: Callable[[Progress], None] | None = None,
-                 progress_interval: float = 0.5) -> None:
+                 progress_interval: float = 0.5, live: LiveConfig | None = None) -> None:
         self.source, self.runner, self.sink = source, runner, sink
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.progress_interval = progress_interval
+        self.live = live
+        self.metrics = LiveMetrics() if live else None
+        self._graceful = False
+        if live:  # shallow queues: in live mode waiting frames are latency
+            queue_batches = 1
         frames_depth = max(2, batch_size * queue_batches)
         self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
         self._stop = threading.Event()
@@ -100,12 +116,36 @@ class Pipeline:
             except queue.Full:
                 continue
 
-    def _items(self, q: queue.Queue) -> Iterator:
+    def _offer(self, q: queue.Queue, item) -> None:
+        """Live mode: put without waiting; if the queue is full, drop its oldest frame."""
         while True:
             if self._stop.is_set():
                 raise _Stopped
             try:
-                item = q.get(timeout=_POLL)
+                q.put_nowait(item)
+                return
+            except queue.Full:
+                pass
+            try:
+                q.get_nowait()
+                self.metrics.frame_dropped()
+            except queue.Empty:
+                pass
+
+    def _items(self, q: queue.Queue, deadline: Callable[[], float | None] | None = None):
+        """Items until the end marker; ``_TIMEOUT`` whenever ``deadline()`` has passed."""
+        while True:
+            if self._stop.is_set():
+                raise _Stopped
+            wait = _POLL
+            due = deadline() if deadline else None
+            if due is not None:
+                wait = min(_POLL, due - time.perf_counter())
+                if wait <= 0:
+                    yield _TIMEOUT
+                    continue
+            try:
+                item = q.get(timeout=wait)
             except queue.Empty:
                 continue
             if item is _END:
@@ -120,7 +160,10 @@ class Pipeline:
             started = time.perf_counter()
             item = next(items, _END)
             self._busy["decode"] += time.perf_counter() - started
-            self._put(out, item)
+            if self.live and item is not _END:
+                self._offer(out, item)
+            else:
+                self._put(out, item)
             if item is _END:
                 return
 
@@ -129,9 +172,14 @@ class Pipeline:
         size = self.runner.input_size
         plan = self.sink.plan
         frames, pictures = [], []
-        for item in self._items(inbox):
-            if not isinstance(item, av.VideoFrame):
-                self._put(out, item)
+        for item in self._items(inbox, self._batch_deadline(frames)):
+            if item is _TIMEOUT or not isinstance(item, av.VideoFrame):
+                if item is not _TIMEOUT:
+                    self._put(out, item)
+                elif frames:
+                    self._put(out, _Batch(frames[:], np.stack(pictures)[:, None]))
+                    frames.clear()
+                    pictures.clear()
                 continue
             started = time.perf_counter()
             spec = plane_spec(item, plan)
@@ -139,11 +187,24 @@ class Pipeline:
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
-                self._put(out, _Batch(frames, np.stack(pictures)[:, None]))
-                frames, pictures = [], []
+                self._put(out, _Batch(frames[:], np.stack(pictures)[:, None]))
+                frames.clear()
+                pictures.clear()
         if frames:
             self._put(out, _Batch(frames, np.stack(pictures)[:, None]))
         self._put(out, _END)
+
+    def _batch_deadline(self, frames: list) -> Callable[[], float | None] | None:
+        """Live mode: a batch waits at most half the latency budget after its first frame."""
+        if not self.live:
+            return None
+        window = self.live.max_latency / 2
+
+        def due() -> float | None:
+            arrival = frames[0].opaque if frames else None
+            return arrival + window if isinstance(arrival, float) else None
+
+        return due
 
     def _inference(self) -> None:
         inbox, out = self._queues[1], self._queues[2]
@@ -169,12 +230,20 @@ class Pipeline:
         self._put(out, _END)
 
     def _encode(self) -> None:
+        limit = self.live.frames if self.live else None
         for item in self._items(self._queues[3]):
             started = time.perf_counter()
             if isinstance(item, _Batch):
                 for frame in item.frames:
+                    if limit is not None and self.frames_written >= limit:
+                        break
                     self.sink.write(frame)
-                self.frames_written += len(item.frames)
+                    self.frames_written += 1
+                    if self.metrics:
+                        arrival = frame.opaque
+                        self.metrics.frame_encoded(arrival if isinstance(arrival, float) else None)
+                if limit is not None and self.frames_written >= limit:
+                    self.source.stop()
             else:
                 self.sink.copy(item)
             self._busy["encode"] += time.perf_counter() - started
@@ -211,7 +280,7 @@ class Pipeline:
         try:
             for thread in threads:
                 thread.start()
-            self._wait(list(done.values()), started)
+            self._wait_live_aware(list(done.values()), started)
         except BaseException as error:  # Ctrl-C or SIGTERM in the caller's thread
             interrupt = error
             self._stop.set()
@@ -229,7 +298,26 @@ class Pipeline:
         return Summary(frames=self.frames_written, seconds=time.perf_counter() - started,
                        provider=self.runner.provider,
                        decode_errors=getattr(self.source, "decode_errors", 0),
-                       stage_seconds=dict(self._busy))
+                       stage_seconds=dict(self._busy),
+                       live=self.snapshot(final=True) if self.metrics else None,
+                       interrupted=self._graceful)
+
+    def snapshot(self, final: bool = False) -> dict:
+        """Live metrics since the previous snapshot, and for the whole run."""
+        return self.metrics.snapshot(reconnects=getattr(self.source, "reconnects", 0),
+                                     final=final)
+
+    def _wait_live_aware(self, done: list[threading.Event], started: float) -> None:
+        """In live mode the first interrupt stops the source and lets the run finish."""
+        while True:
+            try:
+                self._wait(done, started)
+                return
+            except BaseException:
+                if not self.live or self._graceful:
+                    raise
+                self._graceful = True
+                self.source.stop()
 
     def _join(self, threads: list[threading.Thread],
               done: list[threading.Event]) -> BaseException | None:
@@ -263,6 +351,10 @@ class Pipeline:
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now
-                    self.on_progress(Progress(self.frames_written, total, now - started))
+                    self.on_progress(self._progress(total, now - started))
         if self.on_progress:  # the final figures, before the output is committed
-            self.on_progress(Progress(self.frames_written, total, time.perf_counter() - started))
+            self.on_progress(self._progress(total, time.perf_counter() - started))
+
+    def _progress(self, total: int | None, elapsed: float) -> Progress:
+        return Progress(self.frames_written, total, elapsed,
+                        self.snapshot if self.metrics else None)

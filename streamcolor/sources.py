@@ -75,7 +75,7 @@ class VideoInfo:
     disposition: int = 0
 
     @classmethod
-    def from_stream(cls, stream, first: av.VideoFrame, **more) -> "VideoInfo":
+    def from_stream(cls, stream, first: av.VideoFrame, **more) -> VideoInfo:
         """The info of ``stream`` whose first decoded frame is ``first``."""
         ctx = stream.codec_context
         return cls(width=first.width, height=first.height, pix_fmt=first.format.name,
