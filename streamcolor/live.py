@@ -92,6 +92,11 @@ class LiveSource:
         try:
             return av.open(spec.url, format=spec.format, options=dict(spec.options),
                            timeout=self.timeouts)
+        except av.error.ProtocolNotFoundError as error:
+            scheme = spec.url.split(":", 1)[0]
+            raise InputError(f"this FFmpeg (the one inside PyAV) has no {scheme!r} protocol, so "
+                             f"{spec.url} cannot be read; relay it to rtsp/rtmp/udp first, or "
+                             "install PyAV built against an FFmpeg that has it") from error
         except (av.FFmpegError, OSError) as error:
             reason = getattr(error, "strerror", None) or str(error)
             raise InputError(f"cannot open live source {spec.url}: {reason} (is it running and "

@@ -87,6 +87,9 @@ class FileSink:
                                          timeout=10)
             else:
                 self.container = av.open(str(self.tmp), "w")
+        except av.error.ProtocolNotFoundError as error:
+            raise OutputError(f"this FFmpeg (the one inside PyAV) cannot write {self.url}: "
+                              "it has no such protocol; use rtsp, rtmp, udp or tcp") from error
         except (ValueError, av.FFmpegError) as error:
             if self.tmp:
                 self.tmp.unlink(missing_ok=True)

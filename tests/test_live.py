@@ -292,3 +292,87 @@ def test_no_camera_is_a_clear_error(model_path):
         pytest.skip("a camera is present: this checks the error when none is")
     with pytest.raises(InputError, match="/dev/video0"):
         colorize("/dev/video0", ["/tmp/never.mkv"], model=model(model_path))
+
+
+def _ffmpeg_publish(args: list[str]) -> subprocess.Popen:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("missing: ffmpeg (apt-get install ffmpeg)")
+    return subprocess.Popen(["ffmpeg", "-v", "error", "-re", "-f", "lavfi", "-i",
+                             "testsrc2=size=320x240:rate=25", "-c:v", "libx264", "-preset",
+                             "ultrafast", "-tune", "zerolatency", "-g", "25", *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_rtmp_source_from_nginx(tmp_path, model_path):
+    nginx = NginxRtmp(tmp_path / "nginx")
+    publisher = _ffmpeg_publish(["-f", "flv", nginx.url("camera")])
+    try:
+        time.sleep(1.5)
+        out = tmp_path / "from_rtmp.mkv"
+        summary = colorize(nginx.url("camera"), [out], model=model(model_path), encode=FAST,
+                           live=LiveConfig(frames=40))
+    finally:
+        publisher.kill()
+        nginx.stop()
+    assert summary.frames == 40 == frame_count(out)
+
+
+def test_udp_mpegts_source(tmp_path, model_path):
+    port = free_port()
+    publisher = None
+
+    def publish():
+        nonlocal publisher
+        time.sleep(0.5)
+        publisher = _ffmpeg_publish(["-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"])
+
+    starter = threading.Thread(target=publish)
+    starter.start()
+    try:
+        out = tmp_path / "from_udp.mkv"
+        summary = colorize(f"udp://127.0.0.1:{port}", [out], model=model(model_path),
+                           encode=FAST, live=LiveConfig(frames=30))
+    finally:
+        starter.join()
+        if publisher:
+            publisher.kill()
+    assert summary.frames == 30 == frame_count(out)
+
+
+def test_hls_over_http_source(tmp_path, model_path):
+    import functools
+    import http.server
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("missing: ffmpeg (apt-get install ffmpeg)")
+    site = tmp_path / "site"
+    site.mkdir()
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25",
+                    "-t", "4", "-c:v", "libx264", "-preset", "ultrafast", "-g", "25", "-f", "hls",
+                    "-hls_time", "1", "-hls_list_size", "0", str(site / "live.m3u8")], check=True)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(site))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    serving = threading.Thread(target=server.serve_forever)
+    serving.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/live.m3u8"
+        out = tmp_path / "from_hls.mkv"
+        summary = colorize(url, [out], model=model(model_path), encode=FAST,
+                           live=LiveConfig(frames=50))
+    finally:
+        server.shutdown()
+        serving.join()
+    assert summary.frames == 50 == frame_count(out)
+
+
+def test_protocols_this_ffmpeg_lacks_are_named(model_path):
+    import av as pyav
+
+    try:
+        pyav.open("srt://127.0.0.1:9?mode=listener", timeout=(0.5, 0.5))
+    except pyav.error.ProtocolNotFoundError:
+        pass
+    except (pyav.FFmpegError, OSError):
+        pytest.skip("this FFmpeg has SRT: the missing-protocol error cannot happen here")
+    with pytest.raises(InputError, match="no 'srt' protocol"):
+        colorize("srt://127.0.0.1:9?mode=listener", ["/tmp/never.mkv"], model=model(model_path))
