@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_options(image)
     _add_common(image)
     _add_models_command(commands)
+    from .cli_bench import add_bench_parser
+
+    add_bench_parser(commands)
     return parser
 
 
@@ -206,6 +209,10 @@ def _dispatch(args) -> int:
         return _run_colorize(args)
     if args.command == "image":
         return _run_image(args)
+    if args.command == "bench":
+        from .cli_bench import run_bench_command
+
+        return run_bench_command(args)
     from .zoo.cli import run_models_command
 
     return run_models_command(args)

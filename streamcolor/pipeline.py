@@ -76,6 +76,7 @@ class Summary:
     stage_seconds: dict[str, float]
     live: dict | None = None
     interrupted: bool = False
+    queue_occupancy: tuple[float, ...] = ()
 
     @property
     def fps(self) -> float:
@@ -103,6 +104,8 @@ class Pipeline:
         self._error: tuple[str, BaseException] | None = None
         self._lock = threading.Lock()
         self._busy = dict.fromkeys(STAGES, 0.0)
+        self._fill = [0.0] * len(self._queues)
+        self._samples = 0
         self.frames_written = 0
 
     # -- queue helpers -------------------------------------------------------------------
@@ -298,9 +301,19 @@ class Pipeline:
         return Summary(frames=self.frames_written, seconds=time.perf_counter() - started,
                        provider=self.runner.provider,
                        decode_errors=getattr(self.source, "decode_errors", 0),
-                       stage_seconds=dict(self._busy),
+                       stage_seconds=self._stage_seconds(),
+                       queue_occupancy=tuple(round(f / max(1, self._samples), 3)
+                                             for f in self._fill),
                        live=self.snapshot(final=True) if self.metrics else None,
                        interrupted=self._graceful)
+
+    def _stage_seconds(self) -> dict[str, float]:
+        """Busy seconds per stage; the encode stage split into encode and mux if the sink can."""
+        seconds = dict(self._busy)
+        split = getattr(self.sink, "seconds", None)
+        if isinstance(split, dict) and {"encode", "mux"} <= set(split):
+            seconds["encode"], seconds["mux"] = split["encode"], split["mux"]
+        return seconds
 
     def snapshot(self, final: bool = False) -> dict:
         """Live metrics since the previous snapshot, and for the whole run."""
@@ -348,6 +361,9 @@ class Pipeline:
         last = 0.0
         for event in done:
             while not event.wait(_POLL):
+                self._samples += 1
+                for i, q in enumerate(self._queues):
+                    self._fill[i] += q.qsize() / q.maxsize
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now

@@ -11,6 +11,7 @@ from __future__ import annotations
 import mimetypes
 import os
 import pathlib
+import time
 
 import av
 
@@ -67,6 +68,7 @@ class FileSink:
         """Open ``path`` for writing. A URL (``format`` given, e.g. ``flv`` for RTMP) is written
         in place as a stream; a file is written to a temporary name and renamed by commit()."""
         self.url = str(path) if format else None
+        self.seconds = {"encode": 0.0, "mux": 0.0}  # busy time, for benchmarks
         self.path = pathlib.Path(path)
         if self.url is None:
             check_output_path(self.path, source.input_paths)
@@ -189,20 +191,27 @@ class FileSink:
             ".mkv, which holds every stream type, or remove that stream from the input first"
         )
 
-    def write(self, frame: av.VideoFrame) -> None:
-        """Encode one colorized frame."""
-        self.container.mux(self.video.encode(frame))
+    def write(self, frame: av.VideoFrame | None) -> None:
+        """Encode one colorized frame (None flushes the encoder)."""
+        started = time.perf_counter()
+        packets = self.video.encode(frame)
+        encoded = time.perf_counter()
+        self.container.mux(packets)
+        self.seconds["encode"] += encoded - started
+        self.seconds["mux"] += time.perf_counter() - encoded
 
     def copy(self, packet: av.Packet) -> None:
         """Copy one packet of a passed-through stream, bytes and timestamps unchanged."""
         if packet.stream_index in self._as_attachments:
             return  # written in the header as an attachment
         packet.stream = self._streams[packet.stream_index]
+        started = time.perf_counter()
         self.container.mux(packet)
+        self.seconds["mux"] += time.perf_counter() - started
 
     def finish(self) -> None:
         """Flush the encoder and close the temporary file (the encode stage's last work)."""
-        self.container.mux(self.video.encode(None))
+        self.write(None)
         self.container.close()
 
     def commit(self) -> None:

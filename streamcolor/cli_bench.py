@@ -1,0 +1,127 @@
+"""``streamcolor bench``: the table, the JSON and the plot of :mod:`streamcolor.bench`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import sys
+import tempfile
+
+import cv2
+import numpy as np
+
+from .bench import RESOLUTIONS, Cell, run_bench
+from .config import ModelConfig
+
+__all__ = ["add_bench_parser", "run_bench_command"]
+
+_STAGES = ("decode", "preprocess", "inference", "postprocess", "encode", "mux")
+_COLOURS = [(66, 133, 244), (52, 168, 83), (234, 67, 53), (251, 188, 5), (171, 71, 188),
+            (0, 172, 193)]
+
+
+def add_bench_parser(commands) -> None:
+    """Add ``bench`` to the subcommands."""
+    bench = commands.add_parser("bench", help="measure throughput and where the time goes",
+                                description="End-to-end and model-only fps per resolution and "
+                                "batch size, stage time shares, queues, CPU, memory, GPU.")
+    bench.add_argument("input", nargs="?", help="a clip to use (default: synthetic clips)")
+    bench.add_argument("--model", help="ONNX file or registry name")
+    bench.add_argument("--provider", default="auto", choices=("auto", "tensorrt", "cuda", "cpu"))
+    bench.add_argument("--batch-sizes", default="1,4,8,16", help="default: 1,4,8,16")
+    bench.add_argument("--resolutions", default="480p,720p,1080p",
+                       help=f"from {','.join(RESOLUTIONS)} (default: 480p,720p,1080p)")
+    bench.add_argument("--frames", type=int, default=96, help="frames per synthetic clip")
+    bench.add_argument("--json", type=pathlib.Path, help="write the results as JSON")
+    bench.add_argument("--plot", type=pathlib.Path, help="write a PNG: fps and stage shares")
+
+
+def _row(cell: Cell) -> str:
+    shares = " ".join(f"{100 * cell.stage_share.get(s, 0):4.0f}" for s in _STAGES)
+    queues = " ".join(f"{100 * q:3.0f}" for q in cell.queue_occupancy)
+    gpu = (f"{cell.gpu_memory_mib:6.0f} {cell.gpu_utilization:4.0f}"
+           if cell.gpu_memory_mib is not None else "     -    -")
+    return (f"{cell.resolution:>7} {cell.batch_size:>5} {cell.e2e_fps:8.1f} {cell.model_fps:8.1f} "
+            f"{100 * cell.e2e_vs_model:6.0f}% | {shares} | {queues} | {cell.cpu_percent:5.0f} "
+            f"{cell.peak_rss_mib:6.0f} {gpu}")
+
+
+HEADER = (f"{'res':>7} {'batch':>5} {'e2e fps':>8} {'model':>8} {'e2e/m':>7} | "
+          "dec  pre  inf post  enc  mux | q0  q1  q2  q3 |  cpu%  rss MiB gpuMiB util%")
+
+
+def plot(cells: list[Cell], path: pathlib.Path) -> None:
+    """fps against batch size per resolution (left); stage shares per cell (right)."""
+    width, height, pad = 1200, 520, 60
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    text = lambda img, s, xy, scale=0.45: cv2.putText(  # noqa: E731
+        img, s, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30), 1, cv2.LINE_AA)
+    batches = sorted({c.batch_size for c in cells})
+    values = [v for c in cells for v in (c.model_fps, c.e2e_fps) if v > 0] or [1.0]
+    low, high = np.floor(np.log10(min(values))), np.ceil(np.log10(max(values)) + 0.05)
+    left = (pad, pad, 560, height - pad)
+    cv2.rectangle(canvas, left[:2], left[2:], (200, 200, 200), 1)
+    text(canvas, "fps (log) vs batch size; thick: end to end, thin: model only", (pad, 40), 0.5)
+    x_of = lambda b: int(left[0] + (batches.index(b) + 0.5) / len(batches)  # noqa: E731
+                         * (left[2] - left[0]))
+    y_of = lambda v: int(left[3] - (np.log10(max(v, 1e-3)) - low)  # noqa: E731
+                         / max(high - low, 1) * (left[3] - left[1]))
+    for decade in range(int(low), int(high) + 1):
+        y = y_of(10.0**decade)
+        cv2.line(canvas, (left[0], y), (left[2], y), (225, 225, 225), 1)
+        text(canvas, f"{10 ** decade:g}", (left[0] - 45, y + 4), 0.4)
+    for b in batches:
+        text(canvas, str(b), (x_of(b) - 5, height - pad + 20))
+    for i, res in enumerate(dict.fromkeys(c.resolution for c in cells)):
+        colour = _COLOURS[i % len(_COLOURS)][::-1]
+        row = sorted((c for c in cells if c.resolution == res), key=lambda c: c.batch_size)
+        for a, b in zip(row, row[1:], strict=False):
+            cv2.line(canvas, (x_of(a.batch_size), y_of(a.e2e_fps)),
+                     (x_of(b.batch_size), y_of(b.e2e_fps)), colour, 3, cv2.LINE_AA)
+            cv2.line(canvas, (x_of(a.batch_size), y_of(a.model_fps)),
+                     (x_of(b.batch_size), y_of(b.model_fps)), colour, 1, cv2.LINE_AA)
+        for c in row:
+            cv2.circle(canvas, (x_of(c.batch_size), y_of(c.e2e_fps)), 4, colour, -1)
+            text(canvas, f"{c.e2e_fps:.1f}", (x_of(c.batch_size) + 6, y_of(c.e2e_fps) - 6))
+        text(canvas, res, (left[0] + 10, left[1] + 20 + 18 * i), 0.5)
+        cv2.line(canvas, (left[0] + 70, left[1] + 15 + 18 * i),
+                 (left[0] + 100, left[1] + 15 + 18 * i), colour, 3)
+    bars = (620, pad, width - 30, height - pad)
+    text(canvas, "share of busy time per stage", (bars[0], 40), 0.5)
+    slot = (bars[3] - bars[1]) / max(1, len(cells))
+    for i, c in enumerate(cells):
+        y0, x = int(bars[1] + i * slot), bars[0] + 110
+        text(canvas, f"{c.resolution} b{c.batch_size}", (bars[0], y0 + int(slot * 0.6)), 0.4)
+        for j, stage in enumerate(_STAGES):
+            w = int(c.stage_share.get(stage, 0) * (bars[2] - bars[0] - 110))
+            cv2.rectangle(canvas, (x, y0 + 2), (x + w, y0 + int(slot) - 2),
+                          _COLOURS[j][::-1], -1)
+            x += w
+    for j, stage in enumerate(_STAGES):
+        cv2.rectangle(canvas, (bars[0] + 110 + 75 * j, height - 35),
+                      (bars[0] + 122 + 75 * j, height - 23), _COLOURS[j][::-1], -1)
+        text(canvas, stage[:6], (bars[0] + 126 + 75 * j, height - 24), 0.4)
+    if not cv2.imwrite(str(path), canvas):
+        raise OSError(f"cannot write {path}")
+
+
+def run_bench_command(args: argparse.Namespace) -> int:
+    """Run ``streamcolor bench``; prints the table as each cell finishes."""
+    batches = [int(b) for b in args.batch_sizes.split(",")]
+    resolutions = args.resolutions.split(",")
+    print(HEADER)
+    with tempfile.TemporaryDirectory() as tmp:
+        cells = run_bench(input=args.input, model=ModelConfig(model=args.model,
+                                                               provider=args.provider),
+                          batch_sizes=batches, resolutions=resolutions, frames=args.frames,
+                          tmp=pathlib.Path(tmp), on_cell=lambda c: print(_row(c), flush=True))
+    if args.json:
+        args.json.write_text(json.dumps([dataclasses.asdict(c) | {"e2e_vs_model":
+                                                                   c.e2e_vs_model}
+                                         for c in cells], indent=2))
+    if args.plot:
+        plot(cells, args.plot)
+        print(f"plot: {args.plot}", file=sys.stderr)
+    return 0
