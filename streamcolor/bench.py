@@ -80,12 +80,15 @@ class _Sampler:
         self._thread = threading.Thread(target=self._run, name="streamcolor-bench-sampler")
 
     def _run(self) -> None:
-        page = resource.getpagesize()
         while not self._stop.wait(self.interval):
-            with open("/proc/self/statm") as statm:
-                self.peak_rss = max(self.peak_rss, int(statm.read().split()[1]) * page)
-            if self._smi:
-                self._sample_gpu()
+            self._sample()
+
+    def _sample(self) -> None:
+        with open("/proc/self/statm") as statm:
+            rss = int(statm.read().split()[1]) * resource.getpagesize()
+        self.peak_rss = max(self.peak_rss, rss)
+        if self._smi:
+            self._sample_gpu()
 
     def _sample_gpu(self) -> None:
         query = [self._smi, "--query-gpu=memory.used,utilization.gpu",
@@ -98,13 +101,15 @@ class _Sampler:
         self.gpu_memory.append(memory)
         self.gpu_util.append(util)
 
-    def __enter__(self) -> "_Sampler":
+    def __enter__(self) -> _Sampler:
+        self._sample()
         self._thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
         self._stop.set()
         self._thread.join()
+        self._sample()  # a run shorter than the interval still gets a figure
 
 
 def _clip(tmp: pathlib.Path, resolution: str, frames: int) -> pathlib.Path:

@@ -1,0 +1,71 @@
+"""The benchmark tools measure what they say: cells, shares, plot, JSON, seed baseline."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import sys
+
+import av
+import cv2
+import pytest
+
+from streamcolor.bench import model_only_fps, run_bench
+from streamcolor.cli import main
+from streamcolor.config import ModelConfig
+from streamcolor.runtime import ModelRunner
+from streamcolor.testing import ClipSpec, make_clip
+
+BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_cells_have_consistent_figures(tmp_path, model_path):
+    cells = run_bench(input=None, model=ModelConfig(model=str(model_path), provider="cpu"),
+                      batch_sizes=[1, 4], resolutions=["480p"], frames=12, tmp=tmp_path)
+    assert [(c.resolution, c.batch_size) for c in cells] == [("480p", 1), ("480p", 4)]
+    for cell in cells:
+        assert cell.frames == 12 and cell.e2e_fps > 0 and cell.model_fps > cell.e2e_fps
+        assert set(cell.stage_share) == {"decode", "preprocess", "inference", "postprocess",
+                                         "encode", "mux"}
+        assert sum(cell.stage_share.values()) == pytest.approx(1.0)
+        assert len(cell.queue_occupancy) == 4
+        assert all(0 <= q <= 1 for q in cell.queue_occupancy)
+        assert cell.cpu_percent > 0 and cell.peak_rss_mib > 50
+        assert cell.gpu_memory_mib is None or cell.gpu_memory_mib >= 0
+
+
+def test_model_only_fps_grows_with_a_cheaper_model(tmp_path):
+    from streamcolor.testing import make_model
+
+    small = ModelRunner(make_model(tmp_path / "s.onnx", input_size=32), provider="cpu")
+    big = ModelRunner(make_model(tmp_path / "b.onnx", input_size=256), provider="cpu")
+    assert model_only_fps(small, 4, seconds=0.5) > model_only_fps(big, 4, seconds=0.5)
+
+
+def test_cli_bench_writes_table_json_and_plot(tmp_path, model_path, capsys):
+    clip = make_clip(tmp_path / "in.mkv", ClipSpec(width=96, height=64, frames=10))
+    status = main(["bench", str(clip), "--model", str(model_path), "--provider", "cpu",
+                   "--batch-sizes", "2", "--json", str(tmp_path / "b.json"), "--plot",
+                   str(tmp_path / "b.png")])
+    assert status == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].split()[:3] == ["res", "batch", "e2e"] and out[1].split()[:2] == ["in.mkv", "2"]
+    results = json.loads((tmp_path / "b.json").read_text())
+    assert results[0]["batch_size"] == 2 and results[0]["frames"] == 10
+    picture = cv2.imread(str(tmp_path / "b.png"))
+    assert picture is not None and picture.shape == (520, 1200, 3)
+    assert picture.std() > 10, "the plot has content"
+
+
+def test_seed_baseline_writes_every_frame(tmp_path, model_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        from seed_baseline import seed_colorize
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    clip = make_clip(tmp_path / "in.mp4", ClipSpec(width=96, height=64, frames=9))
+    frames, seconds = seed_colorize(str(clip), str(tmp_path / "seed.mp4"), str(model_path),
+                                    size=32)
+    assert frames == 9 and seconds > 0
+    with av.open(str(tmp_path / "seed.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 9
