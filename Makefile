@@ -22,8 +22,13 @@ test: install
 lint: install
 	$(PY) -m ruff check streamcolor tests benchmarks
 
+# Throughput per resolution and batch, the seed comparison, flat memory on a long input,
+# live latency.
 bench: install
-	$(PY) benchmarks/pipeline_throughput.py
+	$(VENV)/bin/streamcolor bench --resolutions 480p,720p,1080p --batch-sizes 1,8 --plot bench.png
+	cd benchmarks && ../$(PY) compare_seed.py --resolutions 720p,1080p
+	$(PY) benchmarks/memory_long.py --frames 50000
+	$(PY) benchmarks/live_latency.py --seconds 20
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -70,7 +70,8 @@ def main() -> int:
               "rss_at_1000_mib": round(marks["at_1000"], 1),
               "peak_rss_mib": round(marks["peak"], 1), "growth_percent": round(100 * growth, 2)}
     print(f"{summary.frames} frames at {args.size}, {summary.fps:.0f} fps: "
-          f"RSS {marks['at_1000']:.1f} MiB at 1,000 frames, peak {marks['peak']:.1f} MiB at the end "
+          f"RSS {marks['at_1000']:.1f} MiB at 1,000 frames, "
+          f"peak {marks['peak']:.1f} MiB at the end "
           f"({100 * growth:+.2f}%; target < 5%)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
