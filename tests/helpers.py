@@ -5,7 +5,27 @@ from __future__ import annotations
 import av
 import numpy as np
 
+from streamcolor.atomic import partial_files
 from streamcolor.frames import plane_array
+
+
+class _Partials:
+    """The temporary files of runs writing ``output`` (the sink names them uniquely)."""
+
+    def __init__(self, output) -> None:
+        self.output = output
+
+    def exists(self) -> bool:
+        return bool(partial_files(self.output))
+
+    def unlink(self, missing_ok: bool = False) -> None:
+        for path in partial_files(self.output):
+            path.unlink(missing_ok=missing_ok)
+
+
+def partial_of(output) -> _Partials:
+    """The hidden temporary files a sink writes beside ``output``."""
+    return _Partials(output)
 
 
 def video_pts(path) -> list[int]:

@@ -19,8 +19,7 @@ import numpy as np
 import pytest
 
 import streamcolor
-from helpers import packets, video_pts
-from streamcolor.atomic import partial_files
+from helpers import packets, partial_of, video_pts
 from streamcolor.cli import main
 from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
@@ -29,25 +28,6 @@ SUMMARY = re.compile(
     r"^colorized (\d+) frames in (\d+\.\d) s \((\d+\.\d) fps, (\w+)\)"
     r"(, \d+ decode errors? skipped)? -> (.+)$")
 MODEL_LINE = re.compile(r"^model (\S+) \(L -> ab, 32 px\) on (\w+)$")
-
-
-class _Partials:
-    """The temporary files of runs writing ``output`` (the sink names them uniquely)."""
-
-    def __init__(self, output) -> None:
-        self.output = output
-
-    def exists(self) -> bool:
-        return bool(partial_files(self.output))
-
-    def unlink(self, missing_ok: bool = False) -> None:
-        for path in partial_files(self.output):
-            path.unlink(missing_ok=missing_ok)
-
-
-def partial_of(output) -> _Partials:
-    """The hidden temporary files the sink writes beside ``output``."""
-    return _Partials(output)
 
 
 def python_m(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:

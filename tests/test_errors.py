@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import streamcolor.pipeline as pipeline_module
-from helpers import video_pts
+from helpers import partial_of, video_pts
 from streamcolor import (
     EncodeConfig,
     FileSink,
@@ -33,7 +33,6 @@ from streamcolor import (
     PipelineConfig,
     colorize_file,
 )
-from streamcolor.atomic import partial_files
 from streamcolor.errors import (
     DecodeError,
     EncoderError,
@@ -59,25 +58,6 @@ CLIP_FRAMES = 75  # 3 s at 25 fps
 def cpu(model, **options) -> ModelConfig:
     """The model on the CPU provider: the same, fast and deterministic, on every machine."""
     return ModelConfig(model=str(model), provider="cpu", **options)
-
-
-class _Partials:
-    """The temporary files of runs writing ``output`` (the sink names them uniquely)."""
-
-    def __init__(self, output) -> None:
-        self.output = output
-
-    def exists(self) -> bool:
-        return bool(partial_files(self.output))
-
-    def unlink(self, missing_ok: bool = False) -> None:
-        for path in partial_files(self.output):
-            path.unlink(missing_ok=missing_ok)
-
-
-def partial_of(output) -> _Partials:
-    """The hidden temporary files the sink writes beside ``output``."""
-    return _Partials(output)
 
 
 def one_line(error: BaseException) -> str:
@@ -760,40 +740,24 @@ def _start_cli(source, out, model_path):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_cli_sigint_exits_130_and_cleans_up(long_clip, tmp_path, model_path):
+@pytest.mark.parametrize("signum, status, word", [(signal.SIGINT, 130, "interrupted"),
+                                                  (signal.SIGTERM, 143, "terminated")])
+def test_cli_signal_exits_and_cleans_up(signum, status, word, long_clip, tmp_path, model_path):
     out = tmp_path / "out.mkv"
     process = _start_cli(long_clip, out, model_path)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(signum)
     sent = time.monotonic()
     try:
         _, err = process.communicate(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
         process.communicate()
-        pytest.fail("the CLI did not exit within 20 s of SIGINT")
-    assert time.monotonic() - sent < 10
-    assert process.returncode == 130, err
-    assert "interrupted" in err and "Traceback" not in err
-    assert not out.exists() and not partial_of(out).exists()
-
-
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_cli_sigterm_exits_143_and_cleans_up(long_clip, tmp_path, model_path):
-    out = tmp_path / "out.mkv"
-    process = _start_cli(long_clip, out, model_path)
-    process.send_signal(signal.SIGTERM)
-    sent = time.monotonic()
-    try:
-        _, err = process.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        pytest.fail("the CLI did not exit within 20 s of SIGTERM")
+        pytest.fail(f"the CLI did not exit within 20 s of {signum.name}")
     try:
         assert time.monotonic() - sent < 10
-        assert process.returncode == 143, err
-        assert "terminated" in err and "Traceback" not in err
+        assert process.returncode == status, err
+        assert word in err and "Traceback" not in err
         assert not out.exists()
-        assert not partial_of(out).exists(), "SIGTERM left the temp file behind"
+        assert not partial_of(out).exists(), f"{signum.name} left the temp file behind"
     finally:
         partial_of(out).unlink(missing_ok=True)
