@@ -123,17 +123,32 @@ def chroma_planes(
     height, width = chroma_shape
     if luma.shape != chroma_shape:
         luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
-    lab = np.empty((height, width, 3), dtype=np.float32)
-    lab[..., 0] = np.take(lightness_lut(spec), luma, mode="clip")
-    ab_hwc = np.ascontiguousarray(ab.transpose(1, 2, 0), dtype=np.float32)
-    lab[..., 1:] = cv2.resize(ab_hwc, (width, height), interpolation=cv2.INTER_LINEAR)
-    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
-    cbcr = cv2.transform(rgb, spec.chroma_matrix())
+    lightness = _lightness(luma, spec)
+    a_up, b_up = (cv2.resize(np.ascontiguousarray(plane, dtype=np.float32), (width, height),
+                             interpolation=cv2.INTER_LINEAR) for plane in ab)
+    rgb = cv2.cvtColor(cv2.merge([lightness, a_up, b_up]), cv2.COLOR_Lab2RGB)
+    cbcr = cv2.transform(rgb, _chroma_matrix(spec))
     low, high = spec.chroma_limits()
     np.clip(cbcr, low, high, out=cbcr)
-    cbcr += 0.5
-    codes = cbcr.astype(spec.dtype)
-    return codes[..., 0], codes[..., 1]
+    if spec.bits <= 8:
+        codes = cv2.convertScaleAbs(cbcr)  # rounds to nearest; values are already in range
+    else:
+        codes = (cbcr + 0.5).astype(spec.dtype)
+    cb, cr = cv2.split(codes)
+    return cb, cr
+
+
+def _lightness(luma: np.ndarray, spec: PlaneSpec) -> np.ndarray:
+    """L* of every luma code value (OpenCV's table lookup for 8 bits, numpy's otherwise)."""
+    lut = lightness_lut(spec)
+    if luma.dtype == np.uint8 and len(lut) == 256:
+        return cv2.LUT(luma, lut)
+    return np.take(lut, luma, mode="clip")
+
+
+@functools.lru_cache(maxsize=16)
+def _chroma_matrix(spec: PlaneSpec) -> np.ndarray:
+    return spec.chroma_matrix()
 
 
 def lightness_to_gray_rgb(lightness: np.ndarray) -> np.ndarray:
