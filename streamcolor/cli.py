@@ -76,7 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
                                      description="Colorize black-and-white video and images.")
     parser.add_argument("--version", action="version", version=f"streamcolor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_colorize_parser(commands)
+    _add_image_parser(commands)
+    _add_models_command(commands)
+    from .cli_bench import add_bench_parser
 
+    add_bench_parser(commands)
+    return parser
+
+
+def _add_colorize_parser(commands) -> None:
     video = commands.add_parser("colorize", help="colorize a video file or a live source",
                                 description="Colorize the video of INPUT into OUTPUT; audio, "
                                 "subtitles, timestamps and metadata are copied unchanged. "
@@ -89,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
                        "rtmp://, udp://, srt://; repeatable")
     video.add_argument("--preview", action="store_true", help="show the result in a window")
     _add_model_options(video)
+    _add_encoding_options(video)
+    span = video.add_argument_group("input")
+    span.add_argument("--start", type=_seconds, help="start at this time (seconds or HH:MM:SS)")
+    span.add_argument("--duration", type=_seconds, help="colorize this long")
+    span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
+                      help="damaged input: stop and name the position (default), or skip "
+                      "past it and count")
+    _add_live_options(video)
+    _add_common(video)
+
+
+def _add_encoding_options(video) -> None:
     enc = video.add_argument_group("encoding")
     enc.add_argument("--codec", default="libx264", help="video encoder (default: libx264)")
     quality = enc.add_mutually_exclusive_group()
@@ -97,12 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     enc.add_argument("--preset", help="encoder preset, e.g. slow, medium, veryfast")
     enc.add_argument("--encoder-option", type=_key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option; repeatable")
-    span = video.add_argument_group("input")
-    span.add_argument("--start", type=_seconds, help="start at this time (seconds or HH:MM:SS)")
-    span.add_argument("--duration", type=_seconds, help="colorize this long")
-    span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
-                      help="damaged input: stop and name the position (default), or skip "
-                      "past it and count")
+
+
+def _add_live_options(video) -> None:
     live = video.add_argument_group("live")
     live.add_argument("--live", action="store_true",
                       help="live mode for any input (automatic for URLs, cameras and lavfi)")
@@ -112,8 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--rtsp-transport", choices=("tcp", "udp"), default="tcp")
     live.add_argument("--metrics-json", metavar="PATH",
                       help="append live metrics to PATH as JSON lines")
-    _add_common(video)
 
+
+def _add_image_parser(commands) -> None:
     image = commands.add_parser("image", help="colorize an image, or a folder of them",
                                 description="Colorize an image file, or every image under a "
                                 "folder (recursively, keeping relative paths and names).")
@@ -123,11 +142,6 @@ def build_parser() -> argparse.ArgumentParser:
                        help="output format for folders, e.g. png (default: the input's)")
     _add_model_options(image)
     _add_common(image)
-    _add_models_command(commands)
-    from .cli_bench import add_bench_parser
-
-    add_bench_parser(commands)
-    return parser
 
 
 def _add_models_command(commands) -> None:

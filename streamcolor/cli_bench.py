@@ -52,57 +52,67 @@ HEADER = (f"{'res':>7} {'batch':>5} {'e2e fps':>8} {'model':>8} {'e2e/m':>7} | "
           "dec  pre  inf post  enc  mux | q0  q1  q2  q3 |  cpu%  rss MiB gpuMiB util%")
 
 
-def plot(cells: list[Cell], path: pathlib.Path) -> None:
-    """fps against batch size per resolution (left); stage shares per cell (right)."""
-    width, height, pad = 1200, 520, 60
-    canvas = np.full((height, width, 3), 255, np.uint8)
-    text = lambda img, s, xy, scale=0.45: cv2.putText(  # noqa: E731
-        img, s, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30), 1, cv2.LINE_AA)
+def _text(img, s: str, xy, scale: float = 0.45) -> None:
+    cv2.putText(img, s, xy, cv2.FONT_HERSHEY_SIMPLEX, scale, (30, 30, 30), 1, cv2.LINE_AA)
+
+
+def _plot_fps(canvas, cells: list[Cell], box: tuple[int, int, int, int]) -> None:
+    """fps (log scale) against batch size, one colour per resolution."""
     batches = sorted({c.batch_size for c in cells})
     values = [v for c in cells for v in (c.model_fps, c.e2e_fps) if v > 0] or [1.0]
     low, high = np.floor(np.log10(min(values))), np.ceil(np.log10(max(values)) + 0.05)
-    left = (pad, pad, 560, height - pad)
-    cv2.rectangle(canvas, left[:2], left[2:], (200, 200, 200), 1)
-    text(canvas, "fps (log) vs batch size; thick: end to end, thin: model only", (pad, 40), 0.5)
-    x_of = lambda b: int(left[0] + (batches.index(b) + 0.5) / len(batches)  # noqa: E731
-                         * (left[2] - left[0]))
-    y_of = lambda v: int(left[3] - (np.log10(max(v, 1e-3)) - low)  # noqa: E731
-                         / max(high - low, 1) * (left[3] - left[1]))
+    cv2.rectangle(canvas, box[:2], box[2:], (200, 200, 200), 1)
+    _text(canvas, "fps (log) vs batch size; thick: end to end, thin: model only",
+          (box[0], 40), 0.5)
+    x_of = lambda b: int(box[0] + (batches.index(b) + 0.5) / len(batches)  # noqa: E731
+                         * (box[2] - box[0]))
+    y_of = lambda v: int(box[3] - (np.log10(max(v, 1e-3)) - low)  # noqa: E731
+                         / max(high - low, 1) * (box[3] - box[1]))
     for decade in range(int(low), int(high) + 1):
         y = y_of(10.0**decade)
-        cv2.line(canvas, (left[0], y), (left[2], y), (225, 225, 225), 1)
-        text(canvas, f"{10 ** decade:g}", (left[0] - 45, y + 4), 0.4)
+        cv2.line(canvas, (box[0], y), (box[2], y), (225, 225, 225), 1)
+        _text(canvas, f"{10 ** decade:g}", (box[0] - 45, y + 4), 0.4)
     for b in batches:
-        text(canvas, str(b), (x_of(b) - 5, height - pad + 20))
+        _text(canvas, str(b), (x_of(b) - 5, box[3] + 20))
     for i, res in enumerate(dict.fromkeys(c.resolution for c in cells)):
         colour = _COLOURS[i % len(_COLOURS)][::-1]
         row = sorted((c for c in cells if c.resolution == res), key=lambda c: c.batch_size)
         for a, b in zip(row, row[1:], strict=False):
-            cv2.line(canvas, (x_of(a.batch_size), y_of(a.e2e_fps)),
-                     (x_of(b.batch_size), y_of(b.e2e_fps)), colour, 3, cv2.LINE_AA)
-            cv2.line(canvas, (x_of(a.batch_size), y_of(a.model_fps)),
-                     (x_of(b.batch_size), y_of(b.model_fps)), colour, 1, cv2.LINE_AA)
+            for value, thickness in ((lambda c: c.e2e_fps, 3), (lambda c: c.model_fps, 1)):
+                cv2.line(canvas, (x_of(a.batch_size), y_of(value(a))),
+                         (x_of(b.batch_size), y_of(value(b))), colour, thickness, cv2.LINE_AA)
         for c in row:
             cv2.circle(canvas, (x_of(c.batch_size), y_of(c.e2e_fps)), 4, colour, -1)
-            text(canvas, f"{c.e2e_fps:.1f}", (x_of(c.batch_size) + 6, y_of(c.e2e_fps) - 6))
-        text(canvas, res, (left[0] + 10, left[1] + 20 + 18 * i), 0.5)
-        cv2.line(canvas, (left[0] + 70, left[1] + 15 + 18 * i),
-                 (left[0] + 100, left[1] + 15 + 18 * i), colour, 3)
-    bars = (620, pad, width - 30, height - pad)
-    text(canvas, "share of busy time per stage", (bars[0], 40), 0.5)
-    slot = (bars[3] - bars[1]) / max(1, len(cells))
+            _text(canvas, f"{c.e2e_fps:.1f}", (x_of(c.batch_size) + 6, y_of(c.e2e_fps) - 6))
+        _text(canvas, res, (box[0] + 10, box[1] + 20 + 18 * i), 0.5)
+        cv2.line(canvas, (box[0] + 70, box[1] + 15 + 18 * i),
+                 (box[0] + 100, box[1] + 15 + 18 * i), colour, 3)
+
+
+def _plot_stages(canvas, cells: list[Cell], box: tuple[int, int, int, int]) -> None:
+    """One stacked bar of stage shares per cell, with a legend."""
+    _text(canvas, "share of busy time per stage", (box[0], 40), 0.5)
+    slot = (box[3] - box[1]) / max(1, len(cells))
     for i, c in enumerate(cells):
-        y0, x = int(bars[1] + i * slot), bars[0] + 110
-        text(canvas, f"{c.resolution} b{c.batch_size}", (bars[0], y0 + int(slot * 0.6)), 0.4)
+        y0, x = int(box[1] + i * slot), box[0] + 110
+        _text(canvas, f"{c.resolution} b{c.batch_size}", (box[0], y0 + int(slot * 0.6)), 0.4)
         for j, stage in enumerate(_STAGES):
-            w = int(c.stage_share.get(stage, 0) * (bars[2] - bars[0] - 110))
+            w = int(c.stage_share.get(stage, 0) * (box[2] - box[0] - 110))
             cv2.rectangle(canvas, (x, y0 + 2), (x + w, y0 + int(slot) - 2),
                           _COLOURS[j][::-1], -1)
             x += w
     for j, stage in enumerate(_STAGES):
-        cv2.rectangle(canvas, (bars[0] + 110 + 75 * j, height - 35),
-                      (bars[0] + 122 + 75 * j, height - 23), _COLOURS[j][::-1], -1)
-        text(canvas, stage[:6], (bars[0] + 126 + 75 * j, height - 24), 0.4)
+        x = box[0] + 110 + 75 * j
+        cv2.rectangle(canvas, (x, box[3] + 25), (x + 12, box[3] + 37), _COLOURS[j][::-1], -1)
+        _text(canvas, stage[:6], (x + 16, box[3] + 36), 0.4)
+
+
+def plot(cells: list[Cell], path: pathlib.Path) -> None:
+    """fps against batch size per resolution (left); stage shares per cell (right)."""
+    width, height, pad = 1200, 520, 60
+    canvas = np.full((height, width, 3), 255, np.uint8)
+    _plot_fps(canvas, cells, (pad, pad, 560, height - pad))
+    _plot_stages(canvas, cells, (620, pad, width - 30, height - pad))
     if not cv2.imwrite(str(path), canvas):
         raise OSError(f"cannot write {path}")
 

@@ -83,12 +83,22 @@ class FileSink:
             self.notes.append(f"{encode.codec} needs even sizes for subsampled chroma; "
                               f"{info.width}x{info.height} is encoded as {self.plan.encoded}")
         self.tmp = None if self.url else temporary_beside(self.path)
+        self.container = self._open(format, options)
+        try:
+            self._streams = {}
+            self.video = self._add_video(source, encode)
+            self._add_copies(source)
+            self._copy_container_tags(source)
+            self._start()
+        except BaseException:
+            self.abort()
+            raise
+
+    def _open(self, format: str | None, options: dict[str, str] | None):
         try:
             if self.url:
-                self.container = av.open(self.url, "w", format=format, options=options or {},
-                                         timeout=10)
-            else:
-                self.container = av.open(str(self.tmp), "w")
+                return av.open(self.url, "w", format=format, options=options or {}, timeout=10)
+            return av.open(str(self.tmp), "w")
         except av.error.ProtocolNotFoundError as error:
             raise OutputError(f"this FFmpeg (the one inside PyAV) cannot write {self.url}: "
                               "it has no such protocol; use rtsp, rtmp, udp or tcp") from error
@@ -100,15 +110,6 @@ class FileSink:
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
                    "write? e.g. .mkv, .mp4, .mov)")
             ) from error
-        try:
-            self._streams = {}
-            self.video = self._add_video(source, encode)
-            self._add_copies(source)
-            self._copy_container_tags(source)
-            self._start()
-        except BaseException:
-            self.abort()
-            raise
 
     def _add_video(self, source: FileSource, encode: EncodeConfig):
         info = source.info
