@@ -58,7 +58,8 @@ def _positive(text: str) -> int:
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--model", help="ONNX file, or a model name from `streamcolor models list`")
+    group.add_argument("--model", help="ONNX file, or a model name from `streamcolor models "
+                       "list` (default: streamcolor-compact, bundled)")
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
     group.add_argument("--batch-size", type=_positive, default=8, metavar="N",

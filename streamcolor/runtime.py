@@ -17,7 +17,10 @@ from .color import lightness_to_gray_rgb, rgb_to_ab
 from .contract import DEFAULT_INPUT_SIZE, ModelContract
 from .errors import ModelError, ProviderUnavailableError, describe
 
-__all__ = ["ModelRunner", "PROVIDERS", "resolve_model_path"]
+__all__ = ["ModelRunner", "PROVIDERS", "DEFAULT_MODEL", "resolve_model_path"]
+
+# streamcolor's own model, trained by this project and shipped with the package.
+DEFAULT_MODEL = pathlib.Path(__file__).parent / "weights" / "streamcolor-compact.onnx"
 
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -28,10 +31,14 @@ _AUTO_ORDER = ("tensorrt", "cuda", "cpu")
 
 
 def resolve_model_path(spec: str | os.PathLike | None) -> pathlib.Path:
-    """The ONNX file for ``--model``: a path, or a name from the model registry."""
+    """The ONNX file for ``--model``: a path, a name from the model registry, or (None) the
+    bundled default model."""
     if spec is None:
+        if DEFAULT_MODEL.is_file():
+            return DEFAULT_MODEL
         raise ModelError(
-            "no model given: pass --model PATH.onnx or a name from `streamcolor models list`"
+            "no model given and the default model is not installed: pass --model PATH.onnx "
+            "or a name from `streamcolor models list`"
         )
     path = pathlib.Path(spec).expanduser()
     if path.suffix.lower() == ".onnx" or path.exists() or os.sep in str(spec):

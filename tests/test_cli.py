@@ -190,7 +190,8 @@ def _case(name, media, tmp_path, model_path):
                                     "--encoder-option", "crff=20"], "'crff'"),
         "crf-on-ffv1": (["colorize", good, "-o", out, "--model", model, "--codec", "ffv1",
                          "--crf", "20"], "'crf'"),
-        "no-model": (["colorize", good, "-o", out], "no model given"),
+        "default-model-missing": (["colorize", good, "-o", out],
+                                  "default model is not installed"),
         "missing-model": (["colorize", good, "-o", out, "--model", str(tmp_path / "x.onnx")],
                           "model file not found"),
         "corrupt-model": (["colorize", good, "-o", out, "--model", str(media["bad_model"])],
@@ -218,7 +219,7 @@ ERROR_CASES = [
     "missing-input", "input-is-a-directory", "text-file", "random-bytes", "audio-only",
     "truncated", "corrupt",
     "output-folder-missing", "output-is-input", "unknown-codec", "unknown-encoder-option",
-    "crf-on-ffv1", "no-model", "missing-model", "corrupt-model", "wrong-contract-model",
+    "crf-on-ffv1", "default-model-missing", "missing-model", "corrupt-model", "wrong-contract-model",
     "cuda-without-gpu", "subtitles-into-mp4", "zero-duration", "image-missing",
     "image-not-an-image", "image-folder-without-images",
 ]
@@ -231,6 +232,9 @@ def test_bad_input_exits_1_with_one_line(name, quiet, media, tmp_path, model_pat
     if name == "cuda-without-gpu" and _gpu_driver_loads():
         pytest.skip("an NVIDIA driver (libcuda.so.1) loads here, so --provider cuda may run")
     argv, expected = _case(name, media, tmp_path, model_path)
+    if name == "default-model-missing":  # an install without the bundled weights
+        request.getfixturevalue("monkeypatch").setattr(
+            "streamcolor.runtime.DEFAULT_MODEL", tmp_path / "absent.onnx")
     if argv is None:
         model = request.getfixturevalue("wrong_contract_model")
         argv = ["colorize", str(media["good"]), "-o", str(tmp_path / "out.mkv"),
