@@ -81,8 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_image_parser(commands)
     _add_models_command(commands)
     from .cli_bench import add_bench_parser
+    from .quality import add_eval_parser
 
     add_bench_parser(commands)
+    add_eval_parser(commands)
     return parser
 
 
@@ -228,6 +230,10 @@ def _dispatch(args) -> int:
         from .cli_bench import run_bench_command
 
         return run_bench_command(args)
+    if args.command == "eval":
+        from .quality import run_eval_command
+
+        return run_eval_command(args)
     from .zoo.cli import run_models_command
 
     return run_models_command(args)

@@ -1,9 +1,9 @@
 """``python -m streamcolor.demo [FOLDER]``: colorize a generated grey clip with sound.
 
-Writes FOLDER/clip_gray.mkv (10 s, 640x360, stereo audio, subtitles, chapters), a tiny
-stand-in model FOLDER/demo_model.onnx, and FOLDER/clip_color.mkv, then says where they are.
-The stand-in model colours by brightness and edges; it shows the pipeline, not a trained
-colorizer. Needs the ``onnx`` package (``pip install streamcolor[dev]``).
+Writes FOLDER/clip_gray.mkv (10 s, 640x360, stereo audio, subtitles, chapters) and
+colorizes it into FOLDER/clip_color.mkv with streamcolor's own bundled model, then says
+where they are. An install without the bundled weights gets a tiny stand-in model instead
+(needs the ``onnx`` package), which shows the pipeline but is no colorizer.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pathlib
 import sys
 
 from .cli import main as cli_main
+from .runtime import DEFAULT_MODEL
 from .testing import AudioTrack, ClipSpec, make_clip, make_model
 
 DEMO_CLIP = ClipSpec(
@@ -28,11 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     folder = pathlib.Path(argv[0] if argv else "demo")
     folder.mkdir(parents=True, exist_ok=True)
-    clip, model, output = (folder / n for n in ("clip_gray.mkv", "demo_model.onnx",
-                                                "clip_color.mkv"))
+    clip, output = folder / "clip_gray.mkv", folder / "clip_color.mkv"
     make_clip(clip, DEMO_CLIP)
-    make_model(model, input_size=64)
-    status = cli_main(["colorize", str(clip), "-o", str(output), "--model", str(model)])
+    model = ["--model", str(make_model(folder / "demo_model.onnx", input_size=64))] if (
+        not DEFAULT_MODEL.is_file()) else []
+    status = cli_main(["colorize", str(clip), "-o", str(output), *model])
     if status == 0:
         print(f"\nDemo done. Grey input: {clip}\nColorized output: {output}\n"
               f"Play it with: ffplay {output}   (or any video player)")

@@ -219,7 +219,8 @@ ERROR_CASES = [
     "missing-input", "input-is-a-directory", "text-file", "random-bytes", "audio-only",
     "truncated", "corrupt",
     "output-folder-missing", "output-is-input", "unknown-codec", "unknown-encoder-option",
-    "crf-on-ffv1", "default-model-missing", "missing-model", "corrupt-model", "wrong-contract-model",
+    "crf-on-ffv1", "default-model-missing", "missing-model", "corrupt-model",
+    "wrong-contract-model",
     "cuda-without-gpu", "subtitles-into-mp4", "zero-duration", "image-missing",
     "image-not-an-image", "image-folder-without-images",
 ]

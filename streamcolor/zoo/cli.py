@@ -72,7 +72,7 @@ def _status(name: str) -> str:
 def _list() -> int:
     rows = [("NAME", "FAMILY", "IN->OUT", "SIZE", "LICENSE", "CACHED", "GET WITH")]
     for name, m in sorted(registry.load_manifests().items()):
-        get = "fetch" if m.url else "import"
+        get = "fetch" if m.url else ("bundled" if registry.bundled_path(name) else "import")
         rows.append((name, m.family, f"{m.input}->{m.output}", str(m.input_size), m.license,
                      _status(name), get))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]

@@ -16,6 +16,7 @@ from .registry import (
     FAMILIES,
     VARIANTS,
     Manifest,
+    bundled_path,
     get_manifest,
     load_manifests,
     model_dir,
@@ -75,6 +76,8 @@ def fetch_model(name: str, *, progress: Progress | None = None, variants: bool =
     """Download ``name`` from its canonical URL (resuming, checksum-verified), convert it
     to ONNX and build its variants. Returns the fp32 ONNX path."""
     manifest = get_manifest(name)
+    if not manifest.url and bundled_path(name) is not None:
+        return bundled_path(name)  # ships with streamcolor: nothing to download
     if not manifest.url:
         raise ModelNotFoundError(f"{name} has no canonical download; import the ONNX file "
                                  f"you have: `streamcolor models import {name} FILE`")

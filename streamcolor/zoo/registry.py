@@ -114,10 +114,25 @@ def model_dir(name: str) -> pathlib.Path:
     return cache_dir() / "models" / name
 
 
+BUNDLED_DIR = pathlib.Path(__file__).resolve().parents[1] / "weights"
+
+
+def bundled_path(name: str) -> pathlib.Path | None:
+    """The ONNX file shipped inside the package for a model with no download, if any."""
+    manifest = load_manifests().get(name)
+    if manifest is None or manifest.url or not manifest.filename:
+        return None
+    path = BUNDLED_DIR / manifest.filename
+    return path if path.is_file() else None
+
+
 def variant_path(name: str, variant: str = "fp32") -> pathlib.Path:
-    """The ONNX file of a model's variant in the cache (it may not exist yet)."""
+    """The ONNX file of a model's variant: the bundled file for a model that ships with the
+    package, else its place in the cache (it may not exist yet)."""
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {', '.join(VARIANTS)}, not {variant!r}")
+    if variant == "fp32" and (bundled := bundled_path(name)) is not None:
+        return bundled
     suffix = "" if variant == "fp32" else f"-{variant}"
     return model_dir(name) / f"{name}{suffix}.onnx"
 
