@@ -62,8 +62,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        "list` (default: streamcolor-compact, bundled)")
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
-    group.add_argument("--batch-size", type=_positive, default=8, metavar="N",
-                       help="frames per model call (default: 8)")
+    group.add_argument("--batch-size", type=_positive, metavar="N",
+                       help="frames per model call (default: 8; 1 in live mode, where a batch "
+                       "waits for its frames to arrive)")
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -174,7 +175,7 @@ def _run_colorize(args) -> int:
         summary = colorize(
             args.input, args.output,
             model=ModelConfig(model=args.model, provider=args.provider,
-                              batch_size=args.batch_size),
+                              batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option)),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
@@ -204,7 +205,7 @@ def _run_image(args) -> int:
         suffix = "." + args.format.lstrip(".") if args.format else None
         report = None if args.quiet else (
             lambda done, total: print(f"\r{done}/{total} images", end="", file=sys.stderr))
-        count = colorize_images(source, args.output, runner=runner, batch_size=args.batch_size,
+        count = colorize_images(source, args.output, runner=runner, batch_size=args.batch_size or 8,
                                 suffix=suffix, on_progress=report)
         if not args.quiet:
             print(file=sys.stderr)

@@ -154,3 +154,17 @@ def test_cli_errors_are_one_line(capsys):
     assert err.startswith("streamcolor: error: no model named 'nope'") and err.count("\n") == 1
     assert run_cli("import", "ddcolor", "/nonexistent.onnx") == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_import_keeps_the_size_the_file_declares(tmp_path, cache):
+    """A model with dynamic spatial axes that declares its native size keeps it."""
+    from streamcolor.contract import ModelContract
+    from streamcolor.testing import make_model
+    from streamcolor.zoo import import_model
+
+    source = make_model(tmp_path / "declared.onnx", input_size=None,
+                        contract=ModelContract(input_size=224))
+    path = import_model("declared", source, family="generic")
+    assert contract_of(path).input_size == 224
+    path = import_model("overridden", source, family="generic", input_size=160)
+    assert contract_of(path).input_size == 160

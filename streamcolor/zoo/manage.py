@@ -184,7 +184,7 @@ def import_model(name: str, file: str | pathlib.Path, *, family: str | None = No
             save_user_manifest(manifest)
         return convert_checkpoint(manifest, file, variants=variants, notify=notify)
     target, manifest = _install_onnx(dataclasses.replace(manifest, format="onnx"), file,
-                                     notify)
+                                     notify, keep_declared_size=input_size is None)
     if not manifest.builtin:
         save_user_manifest(manifest)
     return target
@@ -209,9 +209,23 @@ def _manifest_for_import(name: str, family: str | None, input_size: int | None) 
                               builtin=False, source=f"import of {name}")
 
 
-def _install_onnx(manifest: Manifest, source: pathlib.Path,
-                  notify: Notify | None = None) -> tuple[pathlib.Path, Manifest]:
-    """Validate an ONNX file against the family and store it with contract metadata."""
+def _declared_size(model) -> int | None:
+    """The input size an ONNX file's own contract metadata gives, if any."""
+    from ..contract import ModelContract
+
+    try:
+        props = {p.key: p.value for p in model.metadata_props}
+        return ModelContract.from_metadata(props).input_size
+    except ValueError:
+        return None
+
+
+def _install_onnx(manifest: Manifest, source: pathlib.Path, notify: Notify | None = None,
+                  *, keep_declared_size: bool = True) -> tuple[pathlib.Path, Manifest]:
+    """Validate an ONNX file against the family and store it with contract metadata.
+
+    With dynamic spatial axes the size the file declares (``streamcolor.input_size``) is kept
+    unless the user gave one (``keep_declared_size`` False)."""
     from onnx import helper
 
     from ..contract import METADATA_PREFIX as METADATA_KEYS_PREFIX
@@ -227,6 +241,8 @@ def _install_onnx(manifest: Manifest, source: pathlib.Path,
             raise ContractError(f"{source} takes {in_dims[2]}x{in_dims[3]} pictures; only "
                                 "square inputs are supported, re-export it square")
         manifest = dataclasses.replace(manifest, input_size=in_dims[2])
+    elif keep_declared_size and (declared := _declared_size(model)):
+        manifest = dataclasses.replace(manifest, input_size=declared)
     check_dims(manifest.contract, in_dims, out_dims, str(source))
     props = {p.key: p.value for p in model.metadata_props
              if not p.key.startswith(METADATA_KEYS_PREFIX)}
