@@ -16,11 +16,19 @@ __all__ = ["temporary_beside", "partial_files"]
 
 
 def temporary_beside(target: pathlib.Path) -> pathlib.Path:
-    """A new, empty, uniquely named temporary file in ``target``'s folder."""
+    """A new, empty, uniquely named temporary file in ``target``'s folder, with the
+    permissions a plainly created file would get (mkstemp's are private: 0600)."""
     handle, name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".partial{target.suffix}",
                                     dir=target.parent)
     os.close(handle)
+    os.chmod(name, 0o666 & ~_umask())
     return pathlib.Path(name)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def partial_files(target: pathlib.Path) -> list[pathlib.Path]:

@@ -133,3 +133,16 @@ def test_backpressure_bounds_frames_in_flight(clip, tmp_path, model_path):
     assert sink.most_in_flight <= bound, (sink.most_in_flight, bound)
     assert sink.most_in_flight >= batch * depth, "the slow sink should have filled the queues"
 
+
+
+def test_output_gets_ordinary_file_permissions(clip, tmp_path, model_path):
+    """The temporary file is private while written; the output is an ordinary file."""
+    import os
+
+    mask = os.umask(0o022)
+    try:
+        output = tmp_path / "out.mkv"
+        colorize_file(clip(ClipSpec(frames=3)), output, model=ModelConfig(model=str(model_path)))
+    finally:
+        os.umask(mask)
+    assert output.stat().st_mode & 0o777 == 0o644
