@@ -136,7 +136,7 @@ def test_backpressure_bounds_frames_in_flight(clip, tmp_path, model_path):
 
 
 def test_output_gets_ordinary_file_permissions(clip, tmp_path, model_path):
-    """The temporary file is private while written; the output is an ordinary file."""
+    """The output is an ordinary file (the umask applies), not mkstemp's private 0600."""
     import os
 
     mask = os.umask(0o022)
