@@ -49,3 +49,27 @@ def luma_planes(path) -> list[np.ndarray]:
             dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
             planes.append(plane_array(frame.planes[0], dtype).copy())
         return planes
+
+
+def write_audio_only(path, frames: int = 20):
+    """An AAC file with no video stream (silence, ``frames`` AAC frames)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("aac", rate=48000, layout="stereo")
+        for index in range(frames):
+            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
+                                               layout="stereo")
+            frame.sample_rate, frame.pts = 48000, index * 1024
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def encode_flat_frames(out, stream, count: int, step: int) -> None:
+    """Encode ``count`` flat grey frames (value ``step * i``) into ``stream`` and flush."""
+    for i in range(count):
+        frame = av.VideoFrame.from_ndarray(
+            np.full((stream.height, stream.width), step * i, np.uint8), format="gray")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts = i
+        out.mux(stream.encode(frame))
+    out.mux(stream.encode(None))

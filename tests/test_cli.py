@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import streamcolor
-from helpers import packets, partial_of, video_pts
+from helpers import packets, partial_of, video_pts, write_audio_only
 from streamcolor.cli import main
 from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
@@ -68,15 +68,7 @@ def media(tmp_path_factory):
     files["text"].write_text("not a video\n" * 50)
     files["random"] = folder / "random.mkv"
     files["random"].write_bytes(np.random.default_rng(11).bytes(10_000))
-    files["audio_only"] = folder / "audio_only.mka"
-    with av.open(str(files["audio_only"]), "w") as out:
-        stream = out.add_stream("aac", rate=48000, layout="stereo")
-        for index in range(20):
-            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
-                                               layout="stereo")
-            frame.sample_rate, frame.pts = 48000, index * 1024
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    files["audio_only"] = write_audio_only(folder / "audio_only.mka", frames=20)
     files["bad_model"] = folder / "bad.onnx"
     files["bad_model"].write_text("this is not an ONNX model\n")
     files["text_png"] = folder / "text.png"

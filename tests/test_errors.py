@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 import streamcolor.pipeline as pipeline_module
-from helpers import partial_of, video_pts
+from helpers import partial_of, video_pts, write_audio_only
 from streamcolor import (
     EncodeConfig,
     FileSink,
@@ -152,15 +152,7 @@ def media(tmp_path_factory):
     mp4 = make_clip(folder / "full.mp4", ClipSpec(frames=CLIP_FRAMES))
     files["truncated_mp4"] = folder / "truncated.mp4"
     files["truncated_mp4"].write_bytes(mp4.read_bytes()[: mp4.stat().st_size // 2])
-    files["audio_only"] = folder / "audio_only.mka"
-    with av.open(str(files["audio_only"]), "w") as out:
-        stream = out.add_stream("aac", rate=48000, layout="stereo")
-        for index in range(30):
-            frame = av.AudioFrame.from_ndarray(np.zeros((2, 1024), np.float32), format="fltp",
-                                               layout="stereo")
-            frame.sample_rate, frame.pts = 48000, index * 1024
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+    files["audio_only"] = write_audio_only(folder / "audio_only.mka", frames=30)
     return files
 
 

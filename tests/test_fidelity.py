@@ -8,7 +8,7 @@ import av
 import numpy as np
 import pytest
 
-from helpers import luma_planes, packets, video_pts
+from helpers import encode_flat_frames, luma_planes, packets, video_pts
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
 from streamcolor.frames import plane_array
 from streamcolor.testing import AudioTrack, ClipSpec
@@ -193,12 +193,7 @@ def test_rotation_sar_and_colour_tags_kept(tmp_path, model_path, ffprobe):
         ctx.sample_aspect_ratio = Fraction(4, 3)
         ctx.color_primaries = ctx.color_trc = ctx.colorspace = 1  # BT.709
         stream.set_display_rotation(90)
-        for i in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 40 * i, np.uint8), format="gray")
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_flat_frames(out, stream, 4, 40)
     output = tmp_path / "tagged_out.mp4"
     colorize_file(source, output, model=ModelConfig(model=str(model_path)))
     keys = ("sample_aspect_ratio", "color_primaries", "color_transfer", "color_space")
@@ -218,12 +213,7 @@ def test_interlaced_field_order_kept(tmp_path, model_path, ffprobe):
                                 options={"preset": "ultrafast", "flags": "+ildct+ilme"})
         stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
         stream.codec_context.field_order = 2  # AV_FIELD_TT
-        for i in range(4):
-            frame = av.VideoFrame.from_ndarray(np.full((48, 64), 30 * i, np.uint8), format="gray")
-            frame = frame.reformat(format="yuv420p")
-            frame.pts = i
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
+        encode_flat_frames(out, stream, 4, 30)
     before = ffprobe(source, "-show_streams")["streams"][0].get("field_order")
     if before in (None, "progressive", "unknown"):
         pytest.skip(f"this FFmpeg's libx264 wrote no interlaced field order ({before!r})")
