@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+
 import av
 import numpy as np
 
@@ -73,3 +75,12 @@ def encode_flat_frames(out, stream, count: int, step: int) -> None:
         frame.pts = i
         out.mux(stream.encode(frame))
     out.mux(stream.encode(None))
+
+
+def gpu_driver_loads() -> bool:
+    """Whether an NVIDIA driver (libcuda.so.1) loads here."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+        return True
+    except OSError:
+        return False

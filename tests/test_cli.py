@@ -7,7 +7,6 @@ independent reader of what was written.
 
 from __future__ import annotations
 
-import ctypes
 import re
 import subprocess
 import sys
@@ -19,7 +18,7 @@ import numpy as np
 import pytest
 
 import streamcolor
-from helpers import packets, partial_of, video_pts, write_audio_only
+from helpers import gpu_driver_loads, packets, partial_of, video_pts, write_audio_only
 from streamcolor.cli import main
 from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
@@ -34,13 +33,6 @@ def python_m(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "streamcolor", *args], capture_output=True,
                           text=True, timeout=timeout)
 
-
-def _gpu_driver_loads() -> bool:
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +100,7 @@ def test_colorize_prints_model_line_and_summary(media, tmp_path, model_path, cap
     assert summary, lines
     frames, seconds, fps, provider = summary.group(1, 2, 3, 4)
     assert int(frames) == FRAMES and provider == model.group(2)
-    if not _gpu_driver_loads():
+    if not gpu_driver_loads():
         assert provider == "cpu"
     assert float(seconds) >= 0 and float(fps) > 0
     assert summary.group(6) == str(out)
@@ -222,7 +214,7 @@ ERROR_CASES = [
 @pytest.mark.parametrize("name", ERROR_CASES)
 def test_bad_input_exits_1_with_one_line(name, quiet, media, tmp_path, model_path, capsys,
                                          request):
-    if name == "cuda-without-gpu" and _gpu_driver_loads():
+    if name == "cuda-without-gpu" and gpu_driver_loads():
         pytest.skip("an NVIDIA driver (libcuda.so.1) loads here, so --provider cuda may run")
     argv, expected = _case(name, media, tmp_path, model_path)
     if name == "default-model-missing":  # an install without the bundled weights

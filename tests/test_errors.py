@@ -9,7 +9,6 @@ function the pipeline calls, so the failure happens inside the real threaded pip
 
 from __future__ import annotations
 
-import ctypes
 import os
 import signal
 import subprocess
@@ -22,7 +21,7 @@ import numpy as np
 import pytest
 
 import streamcolor.pipeline as pipeline_module
-from helpers import partial_of, video_pts, write_audio_only
+from helpers import gpu_driver_loads, partial_of, video_pts, write_audio_only
 from streamcolor import (
     EncodeConfig,
     FileSink,
@@ -359,17 +358,10 @@ def test_bad_contract_metadata(media, tmp_path, output):
     assert "contract" in str(error) and "XYZ" in str(error)
 
 
-def _gpu_driver_loads() -> bool:
-    try:
-        ctypes.CDLL("libcuda.so.1")
-        return True
-    except OSError:
-        return False
-
 
 @pytest.mark.parametrize("provider", ["cuda", "tensorrt"])
 def test_gpu_provider_without_gpu(provider, media, output, model_path):
-    if _gpu_driver_loads():
+    if gpu_driver_loads():
         pytest.skip("an NVIDIA driver (libcuda.so.1) loads here, so the provider may run")
     path, previous = output
     error = fails(ProviderUnavailableError, media["good"], path, previous,
