@@ -603,7 +603,8 @@ def long_clip(tmp_path_factory):
 
 @pytest.mark.parametrize("existing", [False, True])
 def test_keyboard_interrupt_from_progress_callback(existing, clip, tmp_path, model_path):
-    source = clip(ClipSpec(width=160, height=120, frames=150, audio=(AudioTrack(),)))
+    # long enough (about a second) that the run spans several progress polls
+    source = clip(ClipSpec(width=640, height=360, frames=200, audio=(AudioTrack(),)))
     out = tmp_path / "out.mkv"
     previous = PREVIOUS if existing else None
     if existing:
