@@ -97,6 +97,9 @@ class StageError(StreamcolorError, RuntimeError):
 
 
 def describe(error: BaseException) -> str:
-    """A one-line description of an exception: its message, or its type if it has none."""
+    """A one-line description of an exception: FFmpeg's/the OS's message where the error has
+    one (``strerror``), else the first line of its message, else its type."""
+    if getattr(error, "strerror", None):
+        return error.strerror
     text = str(error).strip().splitlines()[0] if str(error).strip() else ""
     return text or type(error).__name__

@@ -38,11 +38,6 @@ class FramePlan:
     encoded: str
     full_range: bool
 
-    @property
-    def lossy_luma(self) -> bool:
-        """True when a format conversion touches luma (luma passthrough cannot hold)."""
-        return self.working != self.decoded or self.built != self.encoded
-
 
 def _bits(fmt: str) -> int:
     return av.VideoFormat(fmt).components[0].bits

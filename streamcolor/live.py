@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import av
 
-from .errors import InputError
+from .errors import InputError, describe
 from .frames import working_format
 from .sources import VideoInfo
 
@@ -98,9 +98,9 @@ class LiveSource:
                              f"{spec.url} cannot be read; relay it to rtsp/rtmp/udp first, or "
                              "install PyAV built against an FFmpeg that has it") from error
         except (av.FFmpegError, OSError) as error:
-            reason = getattr(error, "strerror", None) or str(error)
-            raise InputError(f"cannot open live source {spec.url}: {reason} (is it running and "
-                             "reachable? for RTSP try --rtsp-transport udp or tcp)") from error
+            raise InputError(f"cannot open live source {spec.url}: {describe(error)} (is it "
+                             "running and reachable? for RTSP try --rtsp-transport udp or "
+                             "tcp)") from error
 
     def _first_frame(self) -> av.VideoFrame:
         if not self._container.streams.video:

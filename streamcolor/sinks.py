@@ -17,7 +17,7 @@ import av
 
 from .atomic import temporary_beside
 from .config import EncodeConfig
-from .errors import EncoderError, IncompatibleStreamError, OutputError
+from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from .frames import FramePlan, plan_formats
 from .sources import FileSource
 
@@ -106,7 +106,7 @@ class FileSink:
             if self.tmp:
                 self.tmp.unlink(missing_ok=True)
             raise OutputError(
-                f"cannot write {self.url or self.path}: {_reason(error)}"
+                f"cannot write {self.url or self.path}: {describe(error)}"
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
                    "write? e.g. .mkv, .mp4, .mov)")
             ) from error
@@ -116,7 +116,7 @@ class FileSink:
         try:
             stream = self.container.add_stream(encode.codec, rate=info.rate)
         except (ValueError, av.FFmpegError) as error:
-            raise EncoderError(f"cannot use encoder {encode.codec!r}: {_reason(error)}") from error
+            raise EncoderError(f"cannot use encoder {encode.codec!r}: {describe(error)}") from error
         stream.codec_context.options = _checked_options(stream, encode)
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoded
@@ -178,7 +178,7 @@ class FileSink:
                 if supported and name and name not in supported:
                     raise IncompatibleStreamError(self._incompatible(template, error)) from error
             raise EncoderError(
-                f"cannot start writing {self.path}: {_reason(error)} (check --codec, "
+                f"cannot start writing {self.path}: {describe(error)} (check --codec, "
                 "--encoder-option and the output container)"
             ) from error
 
@@ -188,7 +188,7 @@ class FileSink:
         what = f"{template.type} stream #{template.index} ({name}" + (
             f", language {language})" if language else ")")
         return (
-            f"{self.path.suffix or 'the output'} cannot hold {what}: {_reason(error)}; write to "
+            f"{self.path.suffix or 'the output'} cannot hold {what}: {describe(error)}; write to "
             ".mkv, which holds every stream type, or remove that stream from the input first"
         )
 
@@ -244,6 +244,3 @@ def _checked_options(stream, encode: EncodeConfig) -> dict[str, str]:
         )
     return options
 
-
-def _reason(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or str(error) or type(error).__name__

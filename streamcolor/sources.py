@@ -15,7 +15,14 @@ from fractions import Fraction
 
 import av
 
-from .errors import DecodeError, InputError, InputNotFoundError, NotMediaError, NoVideoStreamError
+from .errors import (
+    DecodeError,
+    InputError,
+    InputNotFoundError,
+    NotMediaError,
+    NoVideoStreamError,
+    describe,
+)
 from .frames import working_format
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
@@ -44,12 +51,9 @@ def open_input(path: str | os.PathLike, **options) -> av.container.InputContaine
         raise InputError(f"cannot read {path}: permission denied") from error
     except (av.FFmpegError, UnicodeDecodeError) as error:
         raise NotMediaError(
-            f"{path} is not a media file FFmpeg can read, or it is truncated ({_reason(error)})"
+            f"{path} is not a media file FFmpeg can read, or it is truncated ({describe(error)})"
         ) from error
 
-
-def _reason(error: BaseException) -> str:
-    return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -232,7 +236,7 @@ class _Reader:
             frames = packet.decode()
         except av.FFmpegError as error:
             at = float(packet.pts * packet.time_base) if packet.pts is not None else None
-            self._fail(f"undecodable video data ({_reason(error)})", error, position=at)
+            self._fail(f"undecodable video data ({describe(error)})", error, position=at)
             return
         for frame in frames:
             if frame.is_corrupt:
@@ -292,7 +296,7 @@ class _Reader:
             except StopIteration:
                 return
             except av.FFmpegError as error:
-                self._fail(f"unreadable data ({_reason(error)})", error)
+                self._fail(f"unreadable data ({describe(error)})", error)
                 return
             yield packet
 
