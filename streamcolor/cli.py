@@ -16,6 +16,7 @@ import time
 
 from . import __version__
 from .api import colorize
+from .cli_jobs import add_job_options, run_job_command, wants_job
 from .cli_report import LiveReporter, ProgressBar, summary_line
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
 from .errors import StreamcolorError, describe
@@ -96,7 +97,8 @@ def _add_colorize_parser(commands) -> None:
                                 "INPUT may also be a URL (rtsp, rtmp, srt, udp, http/HLS), a "
                                 "camera (/dev/video0, avfoundation:0, dshow:video=NAME) or "
                                 "lavfi:GRAPH; those run in live mode.")
-    video.add_argument("input", metavar="INPUT")
+    video.add_argument("input", metavar="INPUT", nargs="+",
+                       help="a file (several files: -o names a folder), URL, camera or lavfi:")
     video.add_argument("-o", "--output", action="append", default=[], metavar="OUTPUT",
                        help="file (extension picks the container), .m3u8 (HLS), rtsp://, "
                        "rtmp://, udp://, srt://; repeatable")
@@ -110,6 +112,7 @@ def _add_colorize_parser(commands) -> None:
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
     _add_live_options(video)
+    add_job_options(video)
     _add_common(video)
 
 
@@ -157,6 +160,9 @@ def _add_models_command(commands) -> None:
 
 
 def _run_colorize(args) -> int:
+    if wants_job(args):
+        return run_job_command(args, args.usage_error)
+    args.input = args.input[0]
     quiet = args.quiet
     live = args.live or parse_source(args.input).live
     reporter = LiveReporter(quiet=quiet, json_path=args.metrics_json) if live else None
@@ -265,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv, args.usage_error = list(sys.argv[1:] if argv is None else argv), parser.error
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):

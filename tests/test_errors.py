@@ -709,7 +709,8 @@ def test_second_interrupt_during_cleanup_still_cleans_up(clip, tmp_path, model_p
 
 def _start_cli(source, out, model_path):
     command = [sys.executable, "-m", "streamcolor", "colorize", str(source), "-o", str(out),
-               "--model", str(model_path), "--provider", "cpu", "--preset", "veryslow"]
+               "--model", str(model_path), "--provider", "cpu", "--preset", "veryslow",
+               "--no-segments"]  # the single pass (film jobs: tests/test_jobs_faults.py)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True)
     deadline = time.monotonic() + 30

@@ -1,0 +1,149 @@
+"""The command line of film jobs: ``colorize`` of files, segmented and resumable.
+
+Part of the command line (it prints). ``colorize IN -o OUT.mkv`` runs as a job when the input
+is a file and the output a file; several inputs go to an output folder. ``--no-segments``
+runs the single pass instead.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shlex
+import sys
+import time
+
+from .cli_report import ProgressBar
+from .config import EncodeConfig, ModelConfig
+from .live import parse_source
+from .outputs import output_format
+from .pipeline import Progress
+
+__all__ = ["add_job_options", "wants_job", "run_job_command"]
+
+
+def add_job_options(video) -> None:
+    """The ``jobs`` option group of ``colorize``."""
+    from .cli import _positive
+
+    jobs = video.add_argument_group("film jobs (file to file)")
+    jobs.add_argument("--segment-seconds", type=float, default=60.0, metavar="S",
+                      help="cut the film into segments of about S seconds, at shot changes "
+                      "where there are some (default: 60)")
+    jobs.add_argument("--no-resume", action="store_true",
+                      help="discard a previous unfinished job for this output and start over")
+    jobs.add_argument("--no-segments", action="store_true",
+                      help="one pass, no job folder (no resume)")
+    jobs.add_argument("--workers", type=_positive, default=1, metavar="N",
+                      help="segments in N local worker processes (one per GPU where there are "
+                      "GPUs; on a CPU, N x inference threads stays within the cores)")
+    jobs.add_argument("--ray", metavar="ADDRESS",
+                      help="run segments as tasks on the Ray cluster at ADDRESS (auto, "
+                      "HOST:PORT); needs `pip install 'streamcolor[ray]'`")
+
+
+def _is_file_target(target: str) -> bool:
+    return output_format(target)[0] is None and not parse_source(target).live
+
+
+def wants_job(args) -> bool:
+    """Whether this ``colorize`` runs as a segmented job."""
+    inputs = args.input
+    if len(inputs) > 1 or args.workers > 1 or args.ray:
+        return True
+    if args.no_segments or args.live or args.preview or len(args.output) != 1:
+        return False
+    if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
+        return False
+    return (not parse_source(inputs[0]).live and pathlib.Path(inputs[0]).is_file()
+            and _is_file_target(args.output[0]))
+
+
+def _pairs(args, parser_error) -> list[tuple[str, str]]:
+    if args.live or args.preview or args.start is not None or args.duration is not None \
+            or len(args.output) != 1 \
+            or args.on_decode_error != "stop" or args.no_segments:
+        parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "
+                     "OUTPUT, without --live, --preview, --start, --duration, --no-segments "
+                     "or --on-decode-error skip")
+    target = pathlib.Path(args.output[0])
+    if len(args.input) == 1 and not target.is_dir() and not args.output[0].endswith("/"):
+        return [(args.input[0], args.output[0])]
+    if not target.is_dir():
+        parser_error(f"with several inputs -o must be an existing folder; {target} is not")
+    return [(i, str(target / pathlib.Path(i).name)) for i in args.input]
+
+
+def _announce_model(args) -> None:
+    if args.quiet or args.workers > 1 or args.ray:
+        return
+    from .jobs.segment import load_runner
+
+    runner = load_runner(args.model, args.provider, 0)  # already loaded by the job
+    c = runner.contract
+    print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
+          f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+
+
+def run_job_command(args, parser_error) -> int:
+    """Run ``colorize`` as a job; on Ctrl-C say where the job is and how to resume it."""
+    from .jobs import JobConfig, job_folder, run_films
+
+    pairs = _pairs(args, parser_error)
+    quiet = args.quiet
+    bar = None if quiet else ProgressBar()
+    started = time.perf_counter()
+
+    def notify(text: str) -> None:
+        if not quiet:
+            print(text, file=sys.stderr)
+
+    def on_segment(done: int, total: int) -> None:
+        if bar:
+            bar(Progress(done, total, time.perf_counter() - started))
+
+    try:
+        summary = run_films(
+            pairs, model=ModelConfig(model=args.model, provider=args.provider,
+                                     batch_size=args.batch_size or 8),
+            encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
+                                preset=args.preset, options=tuple(args.encoder_option)),
+            job=JobConfig(segment_seconds=args.segment_seconds, resume=not args.no_resume,
+                          workers=args.workers, ray=args.ray),
+            notify=notify, on_segment=on_segment, on_ready=lambda: _announce_model(args))
+    except BaseException as error:
+        if bar:
+            bar.close()
+        if not isinstance(error, Exception):  # Ctrl-C, SIGTERM: the job stays resumable
+            kept = [str(job_folder(pathlib.Path(o))) for _, o in pairs
+                    if job_folder(pathlib.Path(o)).is_dir()]
+            if kept:
+                print(f"\nfinished segments are kept in {', '.join(kept)}; resume with:\n  "
+                      + shlex.join(["streamcolor", *args.argv]), file=sys.stderr)
+        raise
+    if bar:
+        bar.close()
+    if args.metrics_json:
+        _write_metrics(args.metrics_json, summary)
+    if not quiet:
+        print(job_summary_line(summary, [o for _, o in pairs]), file=sys.stderr)
+    return 0
+
+
+def job_summary_line(summary, outputs: list[str]) -> str:
+    """How the work was spread, then the usual summary line."""
+    nodes = len(summary.nodes)
+    resumed = f", {summary.resumed} resumed" if summary.resumed else ""
+    spread = (f"{summary.segments} segments on {nodes} node{'s' * (nodes != 1)}{resumed}\n")
+    return (spread + f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
+            f"({summary.fps:.1f} fps, {summary.provider or 'none'}) -> {', '.join(outputs)}")
+
+
+def _write_metrics(path: str, summary) -> None:
+    nodes = {name: {"segments": n["segments"], "frames": n["frames"],
+                    "fps": round(n["frames"] / n["seconds"], 2) if n["seconds"] else 0.0}
+             for name, n in summary.nodes.items()}
+    record = {"segments": summary.segments, "resumed": summary.resumed,
+              "frames": summary.frames, "seconds": round(summary.seconds, 3), "nodes": nodes}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")

@@ -1,0 +1,280 @@
+"""A film job: plan or resume, hand the missing segments to a scheduler, join, clean up.
+
+The job folder sits beside the output, hidden and named after it (``.OUT.mkv.streamcolor``).
+Only the driver (this module) writes the manifest and the output; schedulers only produce
+segment files. Running the same command again resumes: the manifest and every finished
+segment file are checked (frame count, checksum), and only what is missing is redone. A
+changed input, model or setting starts the job over, with a notice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import pathlib
+import shutil
+import time
+from collections.abc import Callable
+
+from ..config import EncodeConfig, ModelConfig
+from ..errors import OutputError, StreamcolorError
+from ..runtime import resolve_model_path
+from ..sinks import FileSink, check_output_path
+from ..sources import FileSource
+from .join import join_segments
+from .manifest import Manifest, file_sha256, input_identity
+from .plan import WARMUP_FRAMES, plan_segments, scan
+from .segment import SegmentResult, SegmentTask, load_runner, segment_name
+
+__all__ = ["JobConfig", "JobSummary", "Film", "run_films", "job_folder"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobConfig:
+    """Segment length, resume or not, and where segments run (local workers or Ray)."""
+
+    segment_seconds: float = 60.0
+    resume: bool = True
+    workers: int = 1
+    ray: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.segment_seconds <= 0:
+            raise ValueError("--segment-seconds must be positive")
+        if self.workers < 1:
+            raise ValueError("--workers must be at least 1")
+
+
+@dataclasses.dataclass
+class JobSummary:
+    """What a job run did: frames and segments in all, how many were already done, per node."""
+
+    frames: int = 0
+    segments: int = 0
+    resumed: int = 0
+    seconds: float = 0.0
+    provider: str = ""
+    nodes: dict[str, dict] = dataclasses.field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        done = sum(n["frames"] for n in self.nodes.values())
+        busy = self.seconds
+        return done / busy if busy > 0 else 0.0
+
+    def add(self, result: SegmentResult) -> None:
+        node = self.nodes.setdefault(result.node, {"segments": 0, "frames": 0, "seconds": 0.0})
+        node["segments"] += 1
+        node["frames"] += result.frames
+        node["seconds"] += result.seconds
+
+
+def job_folder(output: pathlib.Path) -> pathlib.Path:
+    """The hidden job folder of ``output``."""
+    return output.parent / f".{output.name}.streamcolor"
+
+
+def settings_hash(model: ModelConfig, encode: EncodeConfig, job: JobConfig) -> str:
+    """What decides the output's bytes: model file, encoder settings, cut length, warm-up."""
+    data = {"model": file_sha256(resolve_model_path(model.model)),
+            "encode": dataclasses.asdict(encode), "segment_seconds": job.segment_seconds,
+            "warmup": WARMUP_FRAMES}
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
+
+
+class Film:
+    """One input and its output: the job folder, its lock, its manifest."""
+
+    def __init__(self, input: str | os.PathLike, output: str | os.PathLike) -> None:
+        self.input = pathlib.Path(input).resolve()
+        self.output = pathlib.Path(output)
+        check_output_path(self.output, [self.input])
+        with FileSource(self.input) as probe:
+            self.video_index = probe.video.index
+        self.folder = job_folder(self.output)
+        self.manifest: Manifest | None = None
+        self._lock = None
+
+    def check(self, encode: EncodeConfig) -> list[str]:
+        """Open the output as the join will (and discard it), so that an encoder option or a
+        stream the container cannot hold is reported before any work; return its notes."""
+        with FileSource(self.input) as source:
+            sink = FileSink(self.output, source, encode)
+            sink.abort()
+        return sink.notes
+
+    @property
+    def manifest_path(self) -> pathlib.Path:
+        return self.folder / MANIFEST
+
+    def open(self, settings: str, job: JobConfig, notify: Callable[[str], None]) -> None:
+        """Lock the job folder; resume its manifest or plan afresh."""
+        self.folder.mkdir(exist_ok=True)
+        self._lock = open(self.folder / "lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as error:
+            raise OutputError(f"another streamcolor run is working on {self.output} "
+                              f"(its job folder {self.folder} is locked)") from error
+        for stale in self.folder.glob(".*"):  # temporary files of a run that was killed
+            stale.unlink(missing_ok=True)
+        identity = input_identity(self.input)
+        old = Manifest.load(self.manifest_path) if job.resume else None
+        if old is not None and (old.identity != identity or old.settings != settings):
+            what = "input" if old.identity != identity else "model or settings"
+            notify(f"{self.input.name}: the {what} changed since the last run; starting over")
+            old = None
+        if old is None:
+            self._clear()
+            index = scan(self.input, self.video_index)
+            segments = plan_segments(index, job.segment_seconds, path=self.input,
+                                     video_index=self.video_index)
+            old = Manifest(input=str(self.input), identity=identity, settings=settings,
+                           segments=segments)
+            old.save(self.manifest_path)
+        else:
+            self._verify(old, notify)
+        self.manifest = old
+
+    def _clear(self) -> None:
+        for path in self.folder.iterdir():
+            if path.name not in ("lock",):
+                path.unlink()
+
+    def _verify(self, manifest: Manifest, notify: Callable[[str], None]) -> None:
+        for index, entry in list(manifest.done.items()):
+            path = self.folder / entry["file"]
+            planned = manifest.segments[index].count
+            if not path.is_file() or entry["frames"] != planned \
+                    or file_sha256(path) != entry["sha256"]:
+                notify(f"{self.input.name}: segment {index + 1} is missing or damaged "
+                       "(checksum); redoing it")
+                del manifest.done[index]
+                path.unlink(missing_ok=True)
+        manifest.save(self.manifest_path)
+        notify(f"resuming: {len(manifest.done)} of {len(manifest.segments)} segments done "
+               f"({self.input.name})")
+
+    def missing(self) -> list:
+        return [s for s in self.manifest.segments if s.index not in self.manifest.done]
+
+    def record(self, result: SegmentResult) -> None:
+        """Check a finished segment file and add it to the manifest (atomically)."""
+        segment = self.manifest.segments[result.index]
+        path = self.folder / segment_name(result.index)
+        if result.frames != segment.count:
+            raise StreamcolorError(f"segment {result.index + 1} of {self.input.name} has "
+                                   f"{result.frames} frames, expected {segment.count}")
+        if file_sha256(path) != result.sha256:
+            raise StreamcolorError(f"segment file {path} does not match its checksum")
+        self.manifest.done[result.index] = result.record(path.name)
+        self.manifest.save(self.manifest_path)
+
+    def join(self, encode: EncodeConfig) -> int:
+        """Write the output from the segments, then remove the job folder."""
+        segments = self.manifest.segments
+        files = [self.folder / self.manifest.done[s.index]["file"] for s in segments]
+        frames = join_segments(str(self.input), self.output, files,
+                               [s.count for s in segments], encode)
+        self.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+        return frames
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+
+def _no_space(error: BaseException) -> bool:
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if getattr(error, "errno", None) == errno.ENOSPC:
+            return True
+        error = getattr(error, "error", None) or error.__cause__ or error.__context__
+    return False
+
+
+def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(),
+              encode: EncodeConfig = EncodeConfig(), job: JobConfig = JobConfig(),
+              notify: Callable[[str], None] = lambda text: None,
+              on_segment: Callable[[int, int], None] | None = None,
+              on_ready: Callable[[], None] | None = None) -> JobSummary:
+    """Colorize every (input, output) pair as a segmented, resumable job; all films' segments
+    share the same scheduler. ``on_ready()`` is called once every input and output checked
+    out; ``on_segment(frames_done, frames_total)`` reports progress."""
+    started = time.perf_counter()
+    films = [Film(i, o) for i, o in pairs]
+    settings = settings_hash(model, encode, job)
+    summary = JobSummary()
+    try:
+        notes = [note for film in films for note in film.check(encode)]
+        for film in films:
+            film.open(settings, job, notify)
+        if not job.ray:  # a bad model or provider is reported before any work
+            load_runner(model.model, model.provider, model.threads)
+        if on_ready:
+            on_ready()
+        for note in notes:
+            notify(f"note: {note}")
+        tasks, owner = [], {}
+        for film in films:
+            for segment in film.missing():
+                task = SegmentTask(input=str(film.input), segment=segment, model=model.model,
+                                   provider=model.provider, batch_size=model.batch_size,
+                                   threads=model.threads, encode=encode)
+                tasks.append((task, film.folder / segment_name(segment.index)))
+                owner[id(task)] = film
+        total = sum(s.count for f in films for s in f.manifest.segments)
+        done = sum(f.manifest.segments[i].count for f in films for i in f.manifest.done)
+        summary.resumed = sum(len(f.manifest.done) for f in films)
+        summary.segments = sum(len(f.manifest.segments) for f in films)
+
+        def finished(task: SegmentTask, result: SegmentResult) -> None:
+            nonlocal done
+            owner[id(task)].record(result)
+            summary.add(result)
+            done += result.frames
+            if on_segment:
+                on_segment(done, total)
+
+        scheduler = _scheduler(job, model, notify)
+        summary.provider = scheduler.run(tasks, finished) or ""
+        for film in films:
+            summary.frames += film.join(encode)
+    except OSError as error:
+        if _no_space(error):
+            raise OutputError(_full_disk(films)) from error
+        raise
+    except StreamcolorError as error:
+        if _no_space(error):
+            raise OutputError(_full_disk(films)) from error
+        raise
+    finally:
+        for film in films:
+            film.close()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _full_disk(films: list[Film]) -> str:
+    where = ", ".join(str(f.folder) for f in films if f.folder.exists()) or "the output folder"
+    return (f"no space left on the device writing {where}: free some space and run the same "
+            "command again to resume")
+
+
+def _scheduler(job: JobConfig, model: ModelConfig, notify: Callable[[str], None]):
+    if job.ray:
+        from .ray_backend import RayScheduler
+
+        return RayScheduler(job.ray, notify=notify)
+    from .local import LocalScheduler
+
+    return LocalScheduler(job.workers, provider=model.provider, notify=notify)

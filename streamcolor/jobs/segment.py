@@ -1,0 +1,205 @@
+"""Colorize one segment into one encoded video file: the task every scheduler runs.
+
+The segment is decoded frame-exactly: seek to the keyframe at or before its first warm-up
+frame, discard what comes before that, colorize the warm-up frames with the rest (so any
+state in the pipeline settles) but drop them before the encoder, and stop at the next
+segment's first frame. The encoded packets go into a segment file (see :mod:`.packets`),
+written under a temporary name and renamed when complete. A fresh encoder per segment
+starts with a keyframe and is flushed at the end: every segment is a closed group of pictures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import socket
+import time
+
+import av
+
+from ..config import EncodeConfig
+from ..errors import DecodeError, StreamcolorError, describe
+from ..frames import working_format
+from ..pipeline import Pipeline
+from ..runtime import ModelRunner
+from ..sinks import FileSink
+from ..sources import FileSource
+from .manifest import file_sha256
+from .packets import PacketWriter
+from .plan import Segment
+
+__all__ = ["SegmentTask", "SegmentResult", "SegmentError", "colorize_segment", "SEGMENT_SUFFIX"]
+
+SEGMENT_SUFFIX = ".packets"
+_RUNNERS: dict[tuple, ModelRunner] = {}  # one loaded model per process and setting
+
+
+class SegmentError(StreamcolorError, RuntimeError):
+    """A segment came out wrong (e.g. another frame count than planned)."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SegmentTask:
+    """Everything a worker needs to colorize one segment (picklable, for processes and Ray)."""
+
+    input: str
+    segment: Segment
+    model: str | None
+    provider: str = "auto"
+    batch_size: int = 8
+    threads: int = 0
+    encode: EncodeConfig = EncodeConfig()
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SegmentResult:
+    """A finished segment file: frames written, their pts range, checksum, where and how fast."""
+
+    index: int
+    frames: int
+    first_pts: int
+    last_pts: int
+    sha256: str
+    seconds: float
+    node: str
+    provider: str = ""
+
+    def record(self, name: str) -> dict:
+        """The manifest entry of this segment stored as file ``name``."""
+        return {"file": name, "frames": self.frames, "first_pts": self.first_pts,
+                "last_pts": self.last_pts, "sha256": self.sha256}
+
+
+def node_name() -> str:
+    """This machine's name, as summaries and metrics show it (Ray sets its own node id)."""
+    return os.environ.get("STREAMCOLOR_NODE") or socket.gethostname()
+
+
+def segment_name(index: int) -> str:
+    """The file name of segment ``index`` in the job folder."""
+    return f"segment-{index:05d}{SEGMENT_SUFFIX}"
+
+
+class SegmentSource:
+    """The frames of one segment (warm-up included) and nothing else: no copied streams."""
+
+    copied: list = []
+    attached_pictures: dict = {}
+    container_metadata: dict = {}
+    chapters: list = []
+    decode_errors = 0
+
+    def __init__(self, path: str | os.PathLike, segment: Segment) -> None:
+        self._file = FileSource(path)
+        self.segment = segment
+        self.path = self._file.path
+        self.info = dataclasses.replace(self._file.info, frames=segment.count)
+        self.input_paths = [self.path]
+
+    def items(self):
+        """Decoded frames from ``warm_pts`` up to (not including) ``end_pts``."""
+        seg, video = self.segment, self._file.video
+        container = self._file.container
+        container.seek(seg.warm_pts, stream=video, backward=True)
+        working, started = None, False
+        try:
+            for packet in container.demux(video):
+                for frame in packet.decode():
+                    if frame.pts is None or frame.pts < seg.warm_pts:
+                        continue
+                    if not started and frame.pts > seg.warm_pts:
+                        raise DecodeError(f"{self.path}: seeking missed frame pts {seg.warm_pts}"
+                                          " (the file's index may be damaged)")
+                    started = True
+                    if seg.end_pts is not None and frame.pts >= seg.end_pts:
+                        return
+                    working = working or working_format(frame.format.name)
+                    if frame.format.name != working:
+                        frame = frame.reformat(format=working)
+                    yield frame
+        except av.FFmpegError as error:
+            raise DecodeError(f"undecodable video data in {self.path} ({describe(error)})",
+                              position=None) from error
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> SegmentSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class _SegmentSink:
+    """The segment's sink: frames before the segment's first pts are colorized warm-up and
+    are not encoded; the rest are encoded by a :class:`FileSink`'s encoder (so the settings
+    are exactly those of a single-pass run and of the final join) into a packet file. The
+    FileSink's own container only holds the encoder and is thrown away."""
+
+    def __init__(self, target: pathlib.Path, source: SegmentSource, encode: EncodeConfig) -> None:
+        self.first_pts = source.segment.first_pts
+        self.inner = FileSink(target.with_suffix(".mkv"), source, encode)
+        self.plan, self.notes, self.seconds = self.inner.plan, self.inner.notes, {}
+        ctx = self.inner.video.codec_context
+        try:
+            self.writer = PacketWriter(target, time_base=source.info.time_base,
+                                       codec=ctx.name, extradata=ctx.extradata)
+        except BaseException:
+            self.inner.abort()
+            raise
+        self.frames, self.last_pts = 0, None
+
+    def _encode(self, frame) -> None:
+        for packet in self.inner.video.codec_context.encode(frame):
+            self.writer.write(packet)
+
+    def write(self, frame) -> None:
+        if frame.pts < self.first_pts:
+            return
+        self._encode(frame)
+        self.frames += 1
+        self.last_pts = frame.pts
+
+    def copy(self, packet) -> None:
+        raise SegmentError("a segment carries video only")
+
+    def finish(self) -> None:
+        self._encode(None)
+
+    def commit(self) -> None:
+        self.inner.abort()
+        self.writer.commit()
+
+    def abort(self) -> None:
+        self.inner.abort()
+        self.writer.abort()
+
+
+def load_runner(model: str | None, provider: str, threads: int) -> ModelRunner:
+    """The model, loaded once per process and setting."""
+    key = (model, provider, threads)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = ModelRunner(model, provider=provider, threads=threads)
+    return _RUNNERS[key]
+
+
+def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentResult:
+    """Colorize ``task``'s segment into the file ``target`` (temporary name, then renamed);
+    raise :class:`SegmentError` if it does not hold exactly the planned frames."""
+    started = time.perf_counter()
+    target = pathlib.Path(target)
+    seg = task.segment
+    runner = load_runner(task.model, task.provider, task.threads)
+    with SegmentSource(task.input, seg) as source:
+        sink = _SegmentSink(target, source, task.encode)
+        Pipeline(source, runner, sink, batch_size=task.batch_size).run()
+    if sink.frames != seg.count or sink.frames == 0:
+        target.unlink(missing_ok=True)
+        raise SegmentError(f"segment {seg.index} of {task.input} gave {sink.frames} frames, "
+                           f"expected {seg.count}; the input may be damaged")
+    return SegmentResult(index=seg.index, frames=sink.frames, first_pts=seg.first_pts,
+                         last_pts=sink.last_pts, sha256=file_sha256(target),
+                         seconds=time.perf_counter() - started, node=node_name(),
+                         provider=runner.provider)
