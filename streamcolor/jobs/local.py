@@ -46,7 +46,10 @@ def _worker_main(connection, environment: dict[str, str]) -> None:
     os.environ.update(environment)  # before onnxruntime is imported
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     while True:
-        job = connection.recv()
+        try:
+            job = connection.recv()
+        except EOFError:  # the driver is gone
+            return
         if job is None:
             return
         task, target = job
