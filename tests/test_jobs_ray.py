@@ -1,0 +1,138 @@
+"""Film jobs on a real Ray cluster: a head and a second node started with ``ray start``.
+
+The outer test re-runs this file inside a private network namespace (``unshare -n``, with
+only loopback up), so Ray binds 127.0.0.1 and no traffic can leave; the inner tests run
+there against a cluster they start and stop by PID.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+INSIDE = os.environ.get("STREAMCOLOR_RAY_NETNS") == "1"
+HERE = pathlib.Path(__file__).resolve().parent
+ROOT = HERE.parent
+
+
+@pytest.mark.skipif(INSIDE, reason="this is the outer test")
+def test_ray_suite_in_a_private_network_namespace():
+    pytest.importorskip("ray", reason="needs ray (pip install 'streamcolor[ray]')")
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        pytest.skip("needs unshare and ip (util-linux, iproute2)")
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("needs unshare -n (root, or unprivileged user namespaces)")
+    env = {**os.environ, "STREAMCOLOR_RAY_NETNS": "1",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -m pytest -q '
+               '-p no:cacheprovider -rs "$1"', sys.executable, str(pathlib.Path(__file__))]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900,
+                          cwd=HERE)
+    print(done.stdout[-3000:])
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
+    assert "3 passed, 1 skipped" in done.stdout, done.stdout[-3000:]  # only this one skips
+
+
+inside = pytest.mark.skipif(not INSIDE, reason="runs inside the namespace of "
+                            "test_ray_suite_in_a_private_network_namespace")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    sys.path.insert(0, str(HERE / "servers"))
+    from ray_cluster import RayCluster
+
+    nodes = RayCluster(port=6390, nodes=2)
+    try:
+        yield nodes.start()
+    finally:
+        nodes.stop()
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory):
+    from streamcolor.testing import AudioTrack, ClipSpec, make_clip
+
+    folder = tmp_path_factory.mktemp("films")
+    a = make_clip(folder / "a.mkv", ClipSpec(width=160, height=120, frames=200,
+                                             audio=(AudioTrack(),), subtitles=((1, 2, "x"),)))
+    b = make_clip(folder / "b.mkv", ClipSpec(frames=100, audio=(AudioTrack(),)))
+    return a, b
+
+
+def _colorize(inputs, out, model_path, cluster, *extra, wait=True):
+    command = [sys.executable, "-m", "streamcolor", "colorize", *map(str, inputs), "-o",
+               str(out), "--model", str(model_path), "--ray", cluster.address,
+               "--segment-seconds", "1", *extra]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, env=cluster.env)
+    if wait:
+        _, err = process.communicate(timeout=600)
+        assert process.returncode == 0, err
+        return err
+    return process
+
+
+@inside
+def test_segments_of_several_films_spread_over_both_nodes(cluster, films, tmp_path,
+                                                          model_path):
+    from helpers import packets, video_pts
+
+    outdir = tmp_path / "out"
+    outdir.mkdir()
+    metrics = tmp_path / "metrics.json"
+    err = _colorize(films, outdir, model_path, cluster, "--metrics-json", str(metrics))
+    assert "12 segments on 2 nodes" in err, err
+    record = json.loads(metrics.read_text().splitlines()[-1])
+    assert len(record["nodes"]) == 2 and record["frames"] == 300
+    assert all(n["segments"] >= 1 and n["fps"] > 0 for n in record["nodes"].values()), record
+    for film in films:
+        out = outdir / film.name
+        assert video_pts(out) == video_pts(film)
+        assert packets(out, 1) == packets(film, 1)
+        assert not (outdir / f".{film.name}.streamcolor").exists()
+
+
+@inside
+def test_wrong_frame_count_is_an_error(cluster, films, tmp_path, model_path):
+    script = (
+        "import sys, dataclasses\n"
+        "from streamcolor.jobs.plan import scan, plan_segments\n"
+        "from streamcolor.jobs.segment import SegmentTask\n"
+        "from streamcolor.jobs.ray_backend import RayScheduler\n"
+        "seg = plan_segments(scan(sys.argv[1], 0), 1.0)[1]\n"
+        "task = SegmentTask(input=sys.argv[1], model=sys.argv[2],\n"
+        "                   segment=dataclasses.replace(seg, count=seg.count + 1))\n"
+        "RayScheduler(sys.argv[3]).run([(task, sys.argv[4])], lambda t, r: None)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(films[1]), str(model_path),
+                           cluster.address, str(tmp_path / "s.packets")],
+                          capture_output=True, text=True, env=cluster.env, timeout=300)
+    assert done.returncode != 0
+    assert "gave 25 frames, expected 26" in done.stderr, done.stderr[-3000:]
+
+
+@inside
+def test_a_killed_node_has_its_segments_rescheduled(cluster, films, tmp_path, model_path):
+    from helpers import video_pts
+    from streamcolor.jobs.manifest import Manifest
+
+    out = tmp_path / "a.mkv"
+    process = _colorize([films[0]], out, model_path, cluster, "--preset", "veryslow",
+                        wait=False)
+    manifest = tmp_path / ".a.mkv.streamcolor" / "manifest.json"
+    deadline = time.monotonic() + 300
+    while not ((m := Manifest.load(manifest)) and len(m.done) >= 1):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.1)
+    cluster.kill(1)
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
+    assert video_pts(out) == video_pts(films[0])
+    assert "8 segments on" in err
