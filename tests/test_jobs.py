@@ -256,3 +256,19 @@ def test_several_films_into_a_folder(clip, tmp_path, model_path, capsys):
     assert metrics["segments"] == 3 and metrics["frames"] == 80
     (node,) = metrics["nodes"].values()
     assert node["segments"] == 3 and node["fps"] > 0
+
+
+def test_mpeg_ts_input_matches_the_single_pass(tmp_path, model_path):
+    """MPEG-TS has no index: seeks are approximate, and the segment start must still be exact."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs Debian's ffmpeg")
+    source = tmp_path / "in.ts"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=25,format=gray", "-f", "lavfi", "-i",
+                    "sine=sample_rate=48000", "-t", "8", "-c:v", "libx264", "-c:a", "aac",
+                    str(source)], check=True)
+    joined, single = tmp_path / "joined.mkv", tmp_path / "single.mkv"
+    assert _cli(source, joined, model_path, "-q") == 0
+    assert _cli(source, single, model_path, "-q", "--no-segments") == 0
+    assert len(video_pts(joined)) == 200 and video_pts(joined) == video_pts(single)
+    assert packets(joined, 1) == packets(single, 1)

@@ -32,11 +32,15 @@ def _time(packet: av.Packet) -> float:
     return float(stamp * packet.time_base) if stamp is not None else 0.0
 
 
-def _input_packets(source: FileSource) -> Iterator[av.Packet]:
+def _input_packets(source: FileSource) -> Iterator[tuple[float, av.Packet, bool]]:
+    """Packets of the other streams, in demux order, each keyed by the latest time demuxed
+    so far: a packet stored early (subtitles at the file's start) holds nothing back."""
+    latest = float("-inf")
     for packet in source.container.demux():
         if packet.stream is source.video or not packet.size:
             continue
-        yield packet
+        latest = max(latest, _time(packet))
+        yield latest, packet, False
 
 
 def _video_packets(files: Iterable[pathlib.Path], counts: list[int]) -> Iterator[av.Packet]:
@@ -68,9 +72,9 @@ def join_segments(input: str, output: pathlib.Path, files: list[pathlib.Path],
         written = 0
         try:
             _check_extradata(sink, files)
-            video = ((p, True) for p in _video_packets(files, counts))
-            other = ((p, False) for p in _input_packets(source))
-            for packet, is_video in heapq.merge(other, video, key=lambda item: _time(item[0])):
+            video = ((_time(p), p, True) for p in _video_packets(files, counts))
+            other = _input_packets(source)
+            for _, packet, is_video in heapq.merge(other, video, key=lambda item: item[0]):
                 if is_video:
                     packet.stream = sink.video
                     sink.container.mux(packet)

@@ -75,7 +75,7 @@ def scan(path: str | os.PathLike, video_index: int) -> FilmIndex:
             if packet.time_base:
                 end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
                 latest = max(latest, end)
-            if packet.stream_index != video_index:
+            if packet.stream_index != video_index or packet.is_discard:
                 continue
             pts.append(packet.pts)
             if packet.is_keyframe:

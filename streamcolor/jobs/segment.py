@@ -32,6 +32,7 @@ from .plan import Segment
 __all__ = ["SegmentTask", "SegmentResult", "SegmentError", "colorize_segment", "SEGMENT_SUFFIX"]
 
 SEGMENT_SUFFIX = ".packets"
+_SEEK_BACK = 10  # seconds: the second try when a seek lands past a segment's first frame
 _RUNNERS: dict[tuple, ModelRunner] = {}  # one loaded model per process and setting
 
 
@@ -98,20 +99,37 @@ class SegmentSource:
         self.input_paths = [self.path]
 
     def items(self):
-        """Decoded frames from ``warm_pts`` up to (not including) ``end_pts``."""
+        """Decoded frames from ``warm_pts`` up to (not including) ``end_pts``. If the seek
+        lands past ``warm_pts`` (a container without a precise index), seek earlier."""
+        seg, video = self.segment, self._file.video
+        back = int(_SEEK_BACK / video.time_base)
+        for target in (seg.warm_pts, seg.warm_pts - back, None):
+            frames = self._frames_from(target)
+            first = next(frames, None)
+            if first is not None and (first.pts <= seg.warm_pts or target is None):
+                if first.pts > seg.warm_pts:
+                    raise DecodeError(f"{self.path}: the frame at pts {seg.warm_pts} does not "
+                                      "decode; use --no-segments")
+                yield first
+                yield from frames
+                return
+        raise DecodeError(f"{self.path}: no frame decodes at pts {seg.warm_pts}")
+
+    def _frames_from(self, target: int | None):
+        """Frames (in the working format) from pts ``warm_pts`` on, after seeking to the
+        keyframe before ``target`` (None: the start of the file)."""
         seg, video = self.segment, self._file.video
         container = self._file.container
-        container.seek(seg.warm_pts, stream=video, backward=True)
-        working, started = None, False
+        if target is None:
+            container.seek(0, backward=True)
+        else:
+            container.seek(target, stream=video, backward=True)
+        working = None
         try:
             for packet in container.demux(video):
                 for frame in packet.decode():
                     if frame.pts is None or frame.pts < seg.warm_pts:
                         continue
-                    if not started and frame.pts > seg.warm_pts:
-                        raise DecodeError(f"{self.path}: seeking missed frame pts {seg.warm_pts}"
-                                          " (the file's index may be damaged)")
-                    started = True
                     if seg.end_pts is not None and frame.pts >= seg.end_pts:
                         return
                     working = working or working_format(frame.format.name)
@@ -198,7 +216,8 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentRes
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
         raise SegmentError(f"segment {seg.index} of {task.input} gave {sink.frames} frames, "
-                           f"expected {seg.count}; the input may be damaged")
+                           f"expected {seg.count}; the input may be damaged (--no-segments "
+                           "colorizes it in one pass)")
     return SegmentResult(index=seg.index, frames=sink.frames, first_pts=seg.first_pts,
                          last_pts=sink.last_pts, sha256=file_sha256(target),
                          seconds=time.perf_counter() - started, node=node_name(),
