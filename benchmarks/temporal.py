@@ -13,6 +13,7 @@ with its colour original:
   "medium" at the analysis size), not the stabilizer's;
 - PSNR (RGB) against the colour original: lag and ghosting lower it;
 - colorfulness (Hasler and Suesstrunk 2003): washing colour out cannot pass for stability;
+- with --baseline, the same for a naive flow-warped exponential average (the bar to beat);
 - a hard cut (two clips spliced): how much the first frame after the cut differs from the
   frame-by-frame output (it must not differ: no colour crosses a cut).
 Ratios are on / off per clip; "overall" is the median over clips.
@@ -26,12 +27,14 @@ import pathlib
 import statistics
 import sys
 import tempfile
+from unittest import mock
 
 import av
 import cv2
 import numpy as np
 from _machine import cpu_model
 
+import streamcolor.api
 from streamcolor import EncodeConfig, ModelConfig, TemporalConfig, colorize_file
 
 _ANALYSIS_WIDTH = 320
@@ -135,21 +138,49 @@ def colorfulness(rgb: list[np.ndarray]) -> float:
     return float(np.mean(values))
 
 
-def _colorize(grey: pathlib.Path, out: pathlib.Path, model: str | None, on: bool) -> None:
+class NaiveEMA:
+    """The baseline to beat: a flow-warped exponential average at model resolution with a
+    constant weight (no confidence, no cut reset, bilinear warps)."""
+
+    def __init__(self, _config=None, weight: float = 0.7) -> None:
+        self.weight, self.previous, self.lightness = weight, None, None
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+
+    def __call__(self, lightness: np.ndarray, ab: np.ndarray) -> np.ndarray:
+        out = []
+        for picture, prediction in zip(lightness[:, 0], ab, strict=True):
+            current = np.clip(picture * 2.55, 0, 255).astype(np.uint8)
+            if self.previous is not None:
+                back = self.flow.calc(current, self.lightness, None)
+                size = prediction.shape[-1]
+                flow = cv2.resize(back, (size, size)) * (size / current.shape[0])
+                carried = _warp(np.ascontiguousarray(self.previous.transpose(1, 2, 0)), flow)
+                prediction = self.weight * carried.transpose(2, 0, 1) + (
+                    1 - self.weight) * prediction
+            self.previous, self.lightness = prediction, current
+            out.append(prediction)
+        return np.stack(out)
+
+
+def _colorize(grey: pathlib.Path, out: pathlib.Path, model: str | None, mode: str) -> None:
+    if mode == "naive":  # the pipeline's own stabilizer swapped for the baseline
+        with mock.patch.object(streamcolor.api, "Stabilizer", NaiveEMA):
+            _colorize(grey, out, model, "on")
+        return
     colorize_file(grey, out, model=ModelConfig(model=model), encode=_LOSSLESS,
-                  temporal=TemporalConfig(enabled=on))
+                  temporal=TemporalConfig(enabled=mode != "off"))
 
 
 def measure_clip(name: str, truth: list[np.ndarray], work: pathlib.Path,
-                 model: str | None) -> dict:
+                 model: str | None, modes: tuple[str, ...]) -> dict:
     grey = work / f"{name}_grey.mkv"
     write_grey(truth, grey)
     grey_rgb = read_rgb(grey)
     flows = tracked_flows(grey_rgb)
     row: dict = {"clip": name, "frames": len(truth)}
-    for mode in ("off", "on"):
+    for mode in modes:
         out = work / f"{name}_{mode}.mkv"
-        _colorize(grey, out, model, mode == "on")
+        _colorize(grey, out, model, mode)
         rgb = read_rgb(out)
         per_frame = flicker_per_frame(rgb, flows)
         row[mode] = {"flicker": float(np.nanmean(per_frame)), "psnr": psnr(rgb, truth),
@@ -158,6 +189,10 @@ def measure_clip(name: str, truth: list[np.ndarray], work: pathlib.Path,
     row["flicker_ratio"] = row["on"]["flicker"] / row["off"]["flicker"]
     row["psnr_delta"] = row["on"]["psnr"] - row["off"]["psnr"]
     row["colorfulness_ratio"] = row["on"]["colorfulness"] / row["off"]["colorfulness"]
+    if "naive" in row:
+        row["naive_flicker_ratio"] = row["naive"]["flicker"] / row["off"]["flicker"]
+        row["naive_colorfulness_ratio"] = (row["naive"]["colorfulness"]
+                                           / row["off"]["colorfulness"])
     grey.unlink()
     return row
 
@@ -178,7 +213,7 @@ def measure_cut(first: list[np.ndarray], second: list[np.ndarray], work: pathlib
     planes = {}
     for mode in ("off", "on"):
         out = work / f"cut_{mode}.mkv"
-        _colorize(grey, out, model, mode == "on")
+        _colorize(grey, out, model, mode)
         planes[mode] = chroma_planes(out)
     at = len(first)
     diff = np.abs(planes["on"][at].astype(int) - planes["off"][at].astype(int))
@@ -187,31 +222,35 @@ def measure_cut(first: list[np.ndarray], second: list[np.ndarray], work: pathlib
             "mean_chroma_diff_before_cut": float(before.mean())}
 
 
+def _text(canvas, text: str, xy: tuple[int, int]) -> None:
+    cv2.putText(canvas, text, xy, cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+
+
 def plot(row: dict, path: pathlib.Path) -> None:
-    """Flicker per frame, on and off, for one clip: a PNG drawn with OpenCV."""
-    width, height, margin = 760, 360, 60
+    """Flicker per frame, off / naive / on, for one clip: a PNG drawn with OpenCV."""
+    width, height, left, top_margin, margin = 760, 380, 70, 80, 50
     canvas = np.full((height, width, 3), 255, np.uint8)
-    series = {"off": (row["off"]["flicker_per_frame"], (40, 40, 200)),
-              "on": (row["on"]["flicker_per_frame"], (200, 120, 30))}
-    top = max(np.nanmax(v) for v, _ in series.values()) * 1.1
-    count = len(series["off"][0])
-    x_of = lambda i: margin + int(i * (width - 2 * margin) / max(1, count - 1))  # noqa: E731
-    y_of = lambda v: height - margin - int(v / top * (height - 2 * margin))  # noqa: E731
-    cv2.line(canvas, (margin, height - margin), (width - margin, height - margin), (0, 0, 0))
-    cv2.line(canvas, (margin, margin), (margin, height - margin), (0, 0, 0))
-    for label, (values, colour) in series.items():
-        points = [(x_of(i), y_of(v)) for i, v in enumerate(values) if np.isfinite(v)]
+    colours = {"off": (40, 40, 200), "naive": (40, 160, 40), "on": (200, 120, 30)}
+    labels = {"off": "--temporal off", "naive": "naive EMA", "on": "--temporal on"}
+    series = {m: row[m]["flicker_per_frame"] for m in colours if m in row}
+    top = max(np.nanmax(v) for v in series.values()) * 1.1
+    count = len(series["off"])
+    x_of = lambda i: left + int(i * (width - left - margin) / max(1, count - 1))  # noqa: E731
+    y_of = lambda v: height - margin - int(v / top * (height - margin - top_margin))  # noqa: E731
+    cv2.line(canvas, (left, height - margin), (width - margin, height - margin), (0, 0, 0))
+    cv2.line(canvas, (left, top_margin), (left, height - margin), (0, 0, 0))
+    for i, (mode, values) in enumerate(series.items()):
+        points = [(x_of(k + 1), y_of(v)) for k, v in enumerate(values) if np.isfinite(v)]
         for a, b in zip(points, points[1:], strict=False):
-            cv2.line(canvas, a, b, colour, 2, cv2.LINE_AA)
-        y = 25 + 20 * (label == "on")
-        cv2.line(canvas, (width - 230, y), (width - 200, y), colour, 2)
-        cv2.putText(canvas, f"--temporal {label}", (width - 190, y + 5),
-                    cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
-    text = f"{row['clip']}: chroma warping error per frame (0 .. {top:.2f})"
-    cv2.putText(canvas, text, (margin, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1,
-                cv2.LINE_AA)
-    cv2.putText(canvas, "frame", (width // 2, height - 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5,
-                (0, 0, 0), 1, cv2.LINE_AA)
+            cv2.line(canvas, a, b, colours[mode], 2, cv2.LINE_AA)
+        x = left + 200 * i
+        cv2.line(canvas, (x, 52), (x + 30, 52), colours[mode], 2)
+        _text(canvas, labels[mode], (x + 38, 57))
+    _text(canvas, f"{row['clip']}: chroma warping error per frame (lower is steadier)",
+          (left, 25))
+    _text(canvas, f"{top:.2f}", (10, top_margin + 5))
+    _text(canvas, "0", (left - 20, height - margin + 5))
+    _text(canvas, "frame", (width // 2, height - 15))
     cv2.imwrite(str(path), canvas)
 
 
@@ -227,6 +266,10 @@ def _table(rows: list[dict], cut: dict) -> str:
     lines.append(f"| **overall (median)** | {sum(r['frames'] for r in rows)} | | | "
                  f"**{med('flicker_ratio'):.2f}** | | {med('psnr_delta'):+.2f} dB | "
                  f"**{med('colorfulness_ratio'):.3f}** |")
+    if "naive_flicker_ratio" in rows[0]:
+        lines.append(f"\nBaseline, a naive flow-warped exponential average (weight 0.7): "
+                     f"flicker {med('naive_flicker_ratio'):.2f}x, colorfulness "
+                     f"{med('naive_colorfulness_ratio'):.3f}x of off (medians).")
     lines.append(f"\nHard cut: max chroma difference of the first frame after the cut, on vs "
                  f"off: {cut['max_chroma_diff_after_cut']} code values (mean before the cut: "
                  f"{cut['mean_chroma_diff_before_cut']:.2f}).")
@@ -241,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-frames", type=int, default=40)
     parser.add_argument("--model", default=None, help="default: the bundled model")
     parser.add_argument("--only", default="", help="comma-separated clip names")
+    parser.add_argument("--baseline", action="store_true",
+                        help="also run a naive flow-warped exponential average")
     parser.add_argument("--json", type=pathlib.Path)
     parser.add_argument("--plot", type=pathlib.Path)
     args = parser.parse_args(argv)
@@ -261,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
             truth = _source_frames(item, args.max_frames)
             if len(truth) < 3:
                 continue
-            rows.append(measure_clip(name, truth, work, args.model))
+            modes = ("off", "on", "naive") if args.baseline else ("off", "on")
+            rows.append(measure_clip(name, truth, work, args.model, modes))
             r = rows[-1]
             print(f"{name}: flicker {r['flicker_ratio']:.2f}x, PSNR {r['psnr_delta']:+.2f} dB, "
                   f"colorfulness {r['colorfulness_ratio']:.3f}x", file=sys.stderr, flush=True)
