@@ -241,3 +241,18 @@ def test_cli_temporal_options(tmp_path, model_path):
     assert not (tmp_path / "x.mkv").exists()
     with pytest.raises(ValueError, match="between 0 and 1"):
         TemporalConfig(strength=-0.1)
+
+
+def test_a_flash_is_no_cut_and_does_not_jolt_the_colour(model_path):
+    """A one-frame flash (the picture 35% brighter) inside a pan: no reset, and the colour
+    moves much less than the model's own answer does."""
+    pictures = _pan(8, 12, step=1)
+    pictures[6] = np.clip(pictures[6] * 1.35, 0, 1)
+    lightness, ab = _model_batch(_runner(model_path), pictures)
+    stabilizer = Stabilizer(TemporalConfig())
+    out = stabilizer(lightness, ab)
+    assert stabilizer.cuts == 0
+    jump_off = np.abs(ab[6] - ab[5]).mean()
+    jump_on = np.abs(out[6] - out[5]).mean()
+    assert jump_off > 1.0
+    assert jump_on < 0.5 * jump_off
