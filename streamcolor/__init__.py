@@ -8,7 +8,7 @@
 __version__ = "0.1.0"
 
 from .api import colorize, colorize_file
-from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .contract import ModelContract
 from .errors import (
     DecodeError,
@@ -41,6 +41,7 @@ __all__ = [
     "LiveConfig",
     "ModelConfig",
     "PipelineConfig",
+    "TemporalConfig",
     "ModelContract",
     "ModelRunner",
     "Pipeline",

@@ -7,7 +7,7 @@ import os
 import pathlib
 from collections.abc import Callable
 
-from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
 from .live import LiveSource, parse_source
 from .outputs import open_outputs
@@ -15,6 +15,7 @@ from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
 from .sinks import check_output_path
 from .sources import FileSource
+from .temporal import Stabilizer
 
 __all__ = ["colorize", "colorize_file"]
 
@@ -53,6 +54,7 @@ def colorize(
     model: ModelConfig = ModelConfig(),
     encode: EncodeConfig = EncodeConfig(),
     pipeline: PipelineConfig = PipelineConfig(),
+    temporal: TemporalConfig = TemporalConfig(),
     live: LiveConfig | bool | None = None,
     preview: bool = False,
     rtsp_transport: str = "tcp",
@@ -63,6 +65,7 @@ def colorize(
 
     ``live`` None means live mode for live sources only; True forces it (a file is then read
     in real time); a :class:`LiveConfig` sets its latency budget and frame limit.
+    ``temporal`` configures the chroma stabilizer (on by default; see :mod:`streamcolor.temporal`).
     """
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
@@ -78,7 +81,7 @@ def colorize(
                 on_start(runner, sink)
             run = Pipeline(source, runner, sink, batch_size=model.batch_size,
                            queue_batches=pipeline.queue_batches, on_progress=on_progress,
-                           live=live)
+                           live=live, stabilizer=Stabilizer(temporal) if temporal.enabled else None)
         except BaseException:
             sink.abort()
             raise
@@ -92,6 +95,7 @@ def colorize_file(
     model: ModelConfig = ModelConfig(),
     encode: EncodeConfig = EncodeConfig(),
     pipeline: PipelineConfig = PipelineConfig(),
+    temporal: TemporalConfig = TemporalConfig(),
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[ModelRunner, object], None] | None = None,
 ) -> Summary:
@@ -103,5 +107,6 @@ def colorize_file(
     model before any work starts, and :class:`~streamcolor.errors.StageError` if a stage
     fails during the run; ``output`` is then left as it was before the call.
     """
-    return colorize(input, [output], model=model, encode=encode, pipeline=pipeline, live=False,
+    return colorize(input, [output], model=model, encode=encode, pipeline=pipeline,
+                    temporal=temporal, live=False,
                     on_progress=on_progress, on_start=on_start)

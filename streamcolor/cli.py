@@ -18,7 +18,7 @@ from . import __version__
 from .api import colorize
 from .cli_jobs import add_job_options, run_job_command, wants_job
 from .cli_report import LiveReporter, ProgressBar, summary_line
-from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
+from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import StreamcolorError, describe
 from .live import parse_source
 
@@ -111,9 +111,27 @@ def _add_colorize_parser(commands) -> None:
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
+    _add_temporal_options(video)
     _add_live_options(video)
     add_job_options(video)
     _add_common(video)
+
+
+def _strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value
+
+
+def _add_temporal_options(video) -> None:
+    group = video.add_argument_group("temporal stability")
+    group.add_argument("--temporal", choices=("on", "off"), default="on",
+                       help="carry colour along the motion so it does not flicker (default: "
+                       "on); off colorizes every frame on its own")
+    group.add_argument("--temporal-strength", type=_strength, default=0.5, metavar="0..1",
+                       help="how much carried colour is kept: more is steadier, less follows "
+                       "the model sooner (default: 0.5)")
 
 
 def _add_encoding_options(video) -> None:
@@ -186,6 +204,8 @@ def _run_colorize(args) -> int:
                                 preset=args.preset, options=tuple(args.encoder_option)),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
                                     on_decode_error=args.on_decode_error),
+            temporal=TemporalConfig(enabled=args.temporal == "on",
+                                    strength=args.temporal_strength),
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
             if live else False,
             preview=args.preview, rtsp_transport=args.rtsp_transport,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-__all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig"]
+__all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig", "TemporalConfig"]
 
 _RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
 
@@ -76,3 +76,17 @@ class LiveConfig:
             raise ValueError("--max-latency must be positive")
         if self.frames is not None and self.frames < 1:
             raise ValueError("--frames must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TemporalConfig:
+    """The temporal chroma stabilizer (see :mod:`streamcolor.temporal`). ``enabled`` False
+    colorizes every frame on its own; ``strength`` 0..1 sets how much of the colour carried
+    along the motion is kept (0: none, 1: as much as the stabilizer ever keeps)."""
+
+    enabled: bool = True
+    strength: float = 0.5
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.strength <= 1.0:
+            raise ValueError("--temporal-strength must be between 0 and 1")

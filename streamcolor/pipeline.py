@@ -1,6 +1,6 @@
 """The pipeline: stages as threads joined by bounded queues.
 
-    decode -> preprocess (batch, L*) -> inference -> postprocess (chroma) -> encode/mux
+    decode -> preprocess (batch, L*) -> inference -> postprocess (stabilize, chroma) -> encode/mux
 
 Packets of copied streams ride the same queues, so every item reaches the sink in order.
 In live mode (a :class:`~streamcolor.config.LiveConfig`) the decode stage never waits: when
@@ -30,6 +30,7 @@ from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
 from .metrics import LiveMetrics
+from .temporal import Stabilizer
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
 
@@ -88,8 +89,10 @@ class Pipeline:
 
     def __init__(self, source, runner, sink, *, batch_size: int = 8, queue_batches: int = 2,
                  on_progress: Callable[[Progress], None] | None = None,
-                 progress_interval: float = 0.5, live: LiveConfig | None = None) -> None:
+                 progress_interval: float = 0.5, live: LiveConfig | None = None,
+                 stabilizer: Stabilizer | None = None) -> None:
         self.source, self.runner, self.sink = source, runner, sink
+        self.stabilizer = stabilizer
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.progress_interval = progress_interval
@@ -225,6 +228,8 @@ class Pipeline:
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
+                if self.stabilizer is not None:  # in frame order: one thread, batches in order
+                    item.ab = self.stabilizer(item.lightness, item.ab)
                 item.frames = [colorize_frame(f, ab, plan)
                                for f, ab in zip(item.frames, item.ab, strict=True)]
                 item.lightness = item.ab = None
