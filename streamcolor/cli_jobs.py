@@ -14,7 +14,7 @@ import sys
 import time
 
 from .cli_report import ProgressBar
-from .config import EncodeConfig, ModelConfig
+from .config import EncodeConfig, ModelConfig, TemporalConfig
 from .live import parse_source
 from .outputs import output_format
 from .pipeline import Progress
@@ -108,6 +108,8 @@ def run_job_command(args, parser_error) -> int:
                                      batch_size=args.batch_size or 8),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option)),
+            temporal=TemporalConfig(enabled=args.temporal == "on",
+                                    strength=args.temporal_strength),
             job=JobConfig(segment_seconds=args.segment_seconds, resume=not args.no_resume,
                           workers=args.workers, ray=args.ray),
             notify=notify, on_segment=on_segment, on_ready=lambda: _announce_model(args))

@@ -20,14 +20,14 @@ import shutil
 import time
 from collections.abc import Callable
 
-from ..config import EncodeConfig, ModelConfig
+from ..config import EncodeConfig, ModelConfig, TemporalConfig
 from ..errors import OutputError, StreamcolorError
 from ..runtime import resolve_model_path
 from ..sinks import FileSink, check_output_path
 from ..sources import FileSource
 from .join import join_segments
-from .manifest import Manifest, file_sha256, input_identity
-from .plan import WARMUP_FRAMES, plan_segments, scan
+from .manifest import FORMAT, Manifest, file_sha256, input_identity
+from .plan import plan_segments, scan, warmup_frames
 from .segment import SegmentResult, SegmentTask, load_runner, segment_name
 
 __all__ = ["JobConfig", "JobSummary", "Film", "run_films", "job_folder"]
@@ -80,11 +80,14 @@ def job_folder(output: pathlib.Path) -> pathlib.Path:
     return output.parent / f".{output.name}.streamcolor"
 
 
-def settings_hash(model: ModelConfig, encode: EncodeConfig, job: JobConfig) -> str:
-    """What decides the output's bytes: model file, encoder settings, cut length, warm-up."""
+def settings_hash(model: ModelConfig, encode: EncodeConfig, temporal: TemporalConfig,
+                  job: JobConfig) -> str:
+    """What decides the output's bytes: model file, encoder and stabilizer settings, cut
+    length, warm-up."""
     data = {"model": file_sha256(resolve_model_path(model.model)),
-            "encode": dataclasses.asdict(encode), "segment_seconds": job.segment_seconds,
-            "warmup": WARMUP_FRAMES}
+            "encode": dataclasses.asdict(encode), "temporal": dataclasses.asdict(temporal),
+            "segment_seconds": job.segment_seconds, "warmup": warmup_frames(temporal),
+            "format": FORMAT}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
@@ -113,7 +116,8 @@ class Film:
     def manifest_path(self) -> pathlib.Path:
         return self.folder / MANIFEST
 
-    def open(self, settings: str, job: JobConfig, notify: Callable[[str], None]) -> None:
+    def open(self, settings: str, job: JobConfig, warmup: int,
+             notify: Callable[[str], None]) -> None:
         """Lock the job folder; resume its manifest or plan afresh."""
         self.folder.mkdir(exist_ok=True)
         self._lock = open(self.folder / "lock", "w")
@@ -134,7 +138,7 @@ class Film:
             self._clear()
             index = scan(self.input, self.video_index)
             segments = plan_segments(index, job.segment_seconds, path=self.input,
-                                     video_index=self.video_index)
+                                     video_index=self.video_index, warmup=warmup)
             old = Manifest(input=str(self.input), identity=identity, settings=settings,
                            segments=segments)
             old.save(self.manifest_path)
@@ -203,7 +207,8 @@ def _no_space(error: BaseException) -> bool:
 
 
 def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(),
-              encode: EncodeConfig = EncodeConfig(), job: JobConfig = JobConfig(),
+              encode: EncodeConfig = EncodeConfig(), temporal: TemporalConfig = TemporalConfig(),
+              job: JobConfig = JobConfig(),
               notify: Callable[[str], None] = lambda text: None,
               on_segment: Callable[[int, int], None] | None = None,
               on_ready: Callable[[], None] | None = None) -> JobSummary:
@@ -212,12 +217,12 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
     out; ``on_segment(frames_done, frames_total)`` reports progress."""
     started = time.perf_counter()
     films = [Film(i, o) for i, o in pairs]
-    settings = settings_hash(model, encode, job)
+    settings = settings_hash(model, encode, temporal, job)
     summary = JobSummary()
     try:
         notes = [note for film in films for note in film.check(encode)]
         for film in films:
-            film.open(settings, job, notify)
+            film.open(settings, job, warmup_frames(temporal), notify)
         if not job.ray:  # a bad model or provider is reported before any work
             load_runner(model.model, model.provider, model.threads)
         if on_ready:
@@ -229,7 +234,7 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
             for segment in film.missing():
                 task = SegmentTask(input=str(film.input), segment=segment, model=model.model,
                                    provider=model.provider, batch_size=model.batch_size,
-                                   threads=model.threads, encode=encode)
+                                   threads=model.threads, encode=encode, temporal=temporal)
                 tasks.append((task, film.folder / segment_name(segment.index)))
                 owner[id(task)] = film
         total = sum(s.count for f in films for s in f.manifest.segments)

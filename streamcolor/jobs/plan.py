@@ -5,25 +5,30 @@ presentation order and which are keyframes. A cut is placed near every ``target`
 preferring, within a window around the target, a shot change (found by decoding only that
 window at a tiny size), else a keyframe (nothing decoded twice), else the nearest frame.
 Each segment also names a few *warm-up* frames before its first: they are decoded and
-colorized (so stateful filters settle) but not written.
+colorized (so the temporal stabilizer's state settles) but not written.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 import os
 from fractions import Fraction
 
 import av
 import numpy as np
 
+from ..config import TemporalConfig
 from ..errors import DecodeError
 from ..sources import _TRUNCATION_TOLERANCE, format_time, open_input
+from ..temporal import _max_weight  # the stabilizer's own bound on carried colour
 
-__all__ = ["FilmIndex", "Segment", "scan", "plan_segments", "WARMUP_FRAMES"]
+__all__ = ["FilmIndex", "Segment", "scan", "plan_segments", "warmup_frames",
+           "WARMUP_FRAMES"]
 
-WARMUP_FRAMES = 8
+WARMUP_FRAMES = 8  # the least warm-up while the stabilizer is on
+_WARMUP_RESIDUAL = 0.1  # the most weight the state before a warm-up keeps
 _WINDOW_SHARE = 0.2  # a cut may move this share of the target length either way
 _WINDOW_MAX = 5.0  # seconds
 _SHOT_MIN = 12.0  # mean |dY| (of 255) of a shot change at 16x16
@@ -100,6 +105,19 @@ def _check_truncation(path, container, latest: float) -> None:
                           f"{format_time(declared)}: {path} is truncated; use --on-decode-error "
                           "skip to continue past damaged data",
                           position=latest)
+
+
+def warmup_frames(temporal: TemporalConfig) -> int:
+    """Frames decoded and colorized before each cut so that the temporal stabilizer's state
+    has settled: none when it is off; else enough for the colour carried from before the
+    warm-up to weigh at most 10% (at most ``w_max ** n``: the weight of carried colour is
+    never more than ``w_max``)."""
+    if not temporal.enabled:
+        return 0
+    weight = _max_weight(temporal.strength)
+    if weight <= 0:
+        return 0
+    return max(WARMUP_FRAMES, math.ceil(math.log(_WARMUP_RESIDUAL) / math.log(weight)))
 
 
 def plan_segments(index: FilmIndex, target: float, *, path=None, video_index: int = 0,

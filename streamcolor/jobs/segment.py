@@ -18,13 +18,14 @@ import time
 
 import av
 
-from ..config import EncodeConfig
+from ..config import EncodeConfig, TemporalConfig
 from ..errors import DecodeError, StreamcolorError, describe
 from ..frames import working_format
 from ..pipeline import Pipeline
 from ..runtime import ModelRunner
 from ..sinks import FileSink
 from ..sources import FileSource
+from ..temporal import Stabilizer
 from .manifest import file_sha256
 from .packets import PacketWriter
 from .plan import Segment
@@ -51,6 +52,7 @@ class SegmentTask:
     batch_size: int = 8
     threads: int = 0
     encode: EncodeConfig = EncodeConfig()
+    temporal: TemporalConfig = TemporalConfig()
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -212,7 +214,8 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentRes
     runner = load_runner(task.model, task.provider, task.threads)
     with SegmentSource(task.input, seg) as source:
         sink = _SegmentSink(target, source, task.encode)
-        Pipeline(source, runner, sink, batch_size=task.batch_size).run()
+        stabilizer = Stabilizer(task.temporal) if task.temporal.enabled else None
+        Pipeline(source, runner, sink, batch_size=task.batch_size, stabilizer=stabilizer).run()
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
         raise SegmentError(f"segment {seg.index} of {task.input} gave {sink.frames} frames, "
