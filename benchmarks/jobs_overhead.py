@@ -1,12 +1,13 @@
 """Film jobs: what segmenting costs, what a second worker gains, and whether joins show.
 
-    python benchmarks/jobs_overhead.py [--seconds 60] [--segment-seconds 15] [--reps 2]
-                                       [--size 320x240] [--model M] [--json PATH]
+    python benchmarks/jobs_overhead.py [--seconds 180] [--segment-seconds 60] [--reps 2]
+                                       [--size 320x240] [--model M] [--temporal on|off]
+                                       [--json PATH]
 
 Writes a test film (FFmpeg's testsrc2 in grey at 24 fps with AAC audio) and colorizes it with
-the ``streamcolor`` command three ways, interleaved ``--reps`` times so that the machine's
-load hits each alike: one pass (``--no-segments``), segmented with one worker, segmented
-with two workers. Prints the median wall time of each and the ratios (target: segmented at
+the ``streamcolor`` command three ways, interleaved ``--reps`` times (ABC, CBA, ...) so that
+the machine's load hits each alike: one pass (``--no-segments``), segmented with one worker,
+segmented with two workers. Prints the median wall time of each and the ratios (target: segmented at
 one worker within 5% of the single pass). Then, on the one-worker output, the mean change
 of chroma between consecutive frames at the joins against inside the segments and against
 the single pass at the same frames (no seam: near equal), and the largest chroma difference
@@ -92,27 +93,32 @@ def seams(segmented, single, film, segment_seconds) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=60)
-    parser.add_argument("--segment-seconds", type=float, default=15)
+    parser.add_argument("--seconds", type=float, default=180)
+    parser.add_argument("--segment-seconds", type=float, default=60)
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--size", default="320x240")
     parser.add_argument("--model", help="default: the bundled model")
+    parser.add_argument("--temporal", choices=("on", "off"), default="on",
+                        help="the stabilizer (on: each segment also colorizes its warm-up)")
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args()
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
     with tempfile.TemporaryDirectory() as name:
         tmp = pathlib.Path(name)
         film = make_film(tmp / "film.mkv", args.seconds, args.size)
-        for _ in range(args.reps):
-            for mode, extra in MODES.items():
+        temporal = ["--temporal", args.temporal]
+        for rep in range(args.reps):  # ABC, CBA, ...: a drift in load hits every mode alike
+            order = list(MODES.items())
+            for mode, extra in order if rep % 2 == 0 else order[::-1]:
                 times[mode].append(run(film, tmp / f"{mode}.mkv", args.model,
-                                       args.segment_seconds, extra))
+                                       args.segment_seconds, [*extra, *temporal]))
         seam = seams(tmp / "segments_1_worker.mkv", tmp / "single.mkv", film,
                      args.segment_seconds)
     median = {mode: statistics.median(t) for mode, t in times.items()}
     result = {"cpu": cpu_model(), "cores": __import__("os").cpu_count(),
               "film_seconds": args.seconds, "segment_seconds": args.segment_seconds,
-              "size": args.size, "reps": args.reps,
+              "size": args.size, "reps": args.reps, "temporal": args.temporal,
+              "seconds": {m: [round(x, 2) for x in t] for m, t in times.items()},
               "median_seconds": {m: round(t, 2) for m, t in median.items()},
               "segmented_1_worker_overhead_percent":
                   round(100 * (median["segments_1_worker"] / median["single"] - 1), 2),

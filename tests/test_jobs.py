@@ -289,3 +289,19 @@ def test_mpeg_ts_input_matches_the_single_pass(tmp_path, model_path):
     assert _cli(source, single, model_path, "-q", "--no-segments") == 0
     assert len(video_pts(joined)) == 200 and video_pts(joined) == video_pts(single)
     assert packets(joined, 1) == packets(single, 1)
+
+
+def test_workers_get_one_gpu_each_or_share_the_cores(monkeypatch):
+    from streamcolor.jobs.local import LocalScheduler
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    gpus = LocalScheduler(2, provider="auto")
+    assert [gpus._environment(slot)["CUDA_VISIBLE_DEVICES"] for slot in range(2)] == ["3", "5"]
+    assert gpus.threads == 0  # the GPU does the work: onnxruntime's own default
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    notes = []
+    cpus = LocalScheduler(8, provider="auto", notify=notes.append)
+    assert cpus.workers == 4 and cpus.threads == 1 and notes == ["8 workers on 4 cores: using 4"]
+    two = LocalScheduler(2, provider="cpu")
+    assert two.workers * two.threads <= 4 and two._environment(0) == {"OMP_NUM_THREADS": "2"}

@@ -148,12 +148,14 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(folder)], check=False)
 
 
-def test_full_disk_on_a_real_tmpfs(small_disk, tmp_path, model_path, capsys):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_full_disk_on_a_real_tmpfs(workers, small_disk, tmp_path, model_path, capsys):
     folder, grow = small_disk
     source = make_clip(tmp_path / "in.mkv", ClipSpec(frames=150, audio=(AudioTrack(),)))
     out = folder / "out.mkv"
     argv = ["colorize", str(source), "-o", str(out), "--model", str(model_path),
-            "--provider", "cpu", "--segment-seconds", "1", "--codec", "ffv1"]
+            "--provider", "cpu", "--segment-seconds", "1", "--codec", "ffv1",
+            "--workers", workers]
     assert main(argv) == 1
     _full_disk_checks(out, capsys)
     grow()

@@ -37,7 +37,7 @@ def test_ray_suite_in_a_private_network_namespace():
                           cwd=HERE)
     print(done.stdout[-3000:])
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-2000:]
-    assert "3 passed, 1 skipped" in done.stdout, done.stdout[-3000:]  # only this one skips
+    assert "4 passed, 1 skipped" in done.stdout, done.stdout[-3000:]  # only this one skips
 
 
 inside = pytest.mark.skipif(not INSIDE, reason="runs inside the namespace of "
@@ -116,6 +116,30 @@ def test_wrong_frame_count_is_an_error(cluster, films, tmp_path, model_path):
                           capture_output=True, text=True, env=cluster.env, timeout=300)
     assert done.returncode != 0
     assert "gave 25 frames, expected 26" in done.stderr, done.stderr[-3000:]
+
+
+def _wait_done(process, manifest: pathlib.Path, count: int) -> None:
+    from streamcolor.jobs.manifest import Manifest
+
+    deadline = time.monotonic() + 300
+    while not ((m := Manifest.load(manifest)) and len(m.done) >= count):
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+        time.sleep(0.1)
+
+
+@inside
+def test_killed_driver_resumes_on_the_cluster(cluster, films, tmp_path, model_path):
+    from helpers import video_pts
+
+    out = tmp_path / "a.mkv"
+    process = _colorize([films[0]], out, model_path, cluster, "--preset", "veryslow",
+                        wait=False)
+    _wait_done(process, tmp_path / ".a.mkv.streamcolor" / "manifest.json", 2)
+    process.kill()
+    process.communicate()
+    err = _colorize([films[0]], out, model_path, cluster, "--preset", "veryslow")
+    assert "resuming: " in err and " of 8 segments done" in err, err
+    assert video_pts(out) == video_pts(films[0])
 
 
 @inside

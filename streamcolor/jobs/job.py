@@ -28,7 +28,7 @@ from ..sources import FileSource
 from .join import join_segments
 from .manifest import FORMAT, Manifest, file_sha256, input_identity
 from .plan import plan_segments, scan, warmup_frames
-from .segment import SegmentResult, SegmentTask, load_runner, segment_name
+from .segment import SegmentResult, SegmentTask, cause_errno, load_runner, segment_name
 
 __all__ = ["JobConfig", "JobSummary", "Film", "run_films", "job_folder"]
 
@@ -130,6 +130,8 @@ class Film:
             stale.unlink(missing_ok=True)
         identity = input_identity(self.input)
         old = Manifest.load(self.manifest_path) if job.resume else None
+        if old is None and job.resume and self.manifest_path.exists():
+            notify(f"{self.input.name}: the job's manifest is unreadable; starting over")
         if old is not None and (old.identity != identity or old.settings != settings):
             what = "input" if old.identity != identity else "model or settings"
             notify(f"{self.input.name}: the {what} changed since the last run; starting over")
@@ -197,13 +199,7 @@ class Film:
 
 
 def _no_space(error: BaseException) -> bool:
-    seen = set()
-    while error is not None and id(error) not in seen:
-        seen.add(id(error))
-        if getattr(error, "errno", None) == errno.ENOSPC:
-            return True
-        error = getattr(error, "error", None) or error.__cause__ or error.__context__
-    return False
+    return cause_errno(error) == errno.ENOSPC
 
 
 def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(),
@@ -216,11 +212,15 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
     share the same scheduler. ``on_ready()`` is called once every input and output checked
     out; ``on_segment(frames_done, frames_total)`` reports progress."""
     started = time.perf_counter()
+    outputs = [pathlib.Path(o).resolve() for _, o in pairs]
+    if len(set(outputs)) < len(outputs) or len({pathlib.Path(i).resolve() for i, _ in pairs}) \
+            < len(pairs):
+        raise OutputError("the same input or output is named twice; give each film once")
     films = [Film(i, o) for i, o in pairs]
-    settings = settings_hash(model, encode, temporal, job)
     summary = JobSummary()
     try:
         notes = [note for film in films for note in film.check(encode)]
+        settings = settings_hash(model, encode, temporal, job)
         for film in films:
             film.open(settings, job, warmup_frames(temporal), notify)
         if not job.ray:  # a bad model or provider is reported before any work
@@ -229,36 +229,16 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
             on_ready()
         for note in notes:
             notify(f"note: {note}")
-        tasks, owner = [], {}
-        for film in films:
-            for segment in film.missing():
-                task = SegmentTask(input=str(film.input), segment=segment, model=model.model,
-                                   provider=model.provider, batch_size=model.batch_size,
-                                   threads=model.threads, encode=encode, temporal=temporal)
-                tasks.append((task, film.folder / segment_name(segment.index)))
-                owner[id(task)] = film
-        total = sum(s.count for f in films for s in f.manifest.segments)
-        done = sum(f.manifest.segments[i].count for f in films for i in f.manifest.done)
-        summary.resumed = sum(len(f.manifest.done) for f in films)
-        summary.segments = sum(len(f.manifest.segments) for f in films)
-
-        def finished(task: SegmentTask, result: SegmentResult) -> None:
-            nonlocal done
-            owner[id(task)].record(result)
-            summary.add(result)
-            done += result.frames
-            if on_segment:
-                on_segment(done, total)
-
-        scheduler = _scheduler(job, model, notify)
-        summary.provider = scheduler.run(tasks, finished) or ""
+        tasks = [(SegmentTask(input=str(film.input), segment=segment, model=model.model,
+                              provider=model.provider, batch_size=model.batch_size,
+                              threads=model.threads, encode=encode, temporal=temporal),
+                  film.folder / segment_name(segment.index))
+                 for film in films for segment in film.missing()]
+        finished = _recorder(films, summary, on_segment)
+        summary.provider = _scheduler(job, model, notify).run(tasks, finished) or ""
         for film in films:
             summary.frames += film.join(encode)
-    except OSError as error:
-        if _no_space(error):
-            raise OutputError(_full_disk(films)) from error
-        raise
-    except StreamcolorError as error:
+    except (OSError, StreamcolorError) as error:
         if _no_space(error):
             raise OutputError(_full_disk(films)) from error
         raise
@@ -267,6 +247,26 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
             film.close()
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _recorder(films: list[Film], summary: JobSummary,
+              on_segment: Callable[[int, int], None] | None):
+    """The schedulers' callback: record a finished segment in its film's manifest."""
+    by_input = {str(film.input): film for film in films}
+    total = sum(s.count for f in films for s in f.manifest.segments)
+    done = sum(f.manifest.segments[i].count for f in films for i in f.manifest.done)
+    summary.resumed = sum(len(f.manifest.done) for f in films)
+    summary.segments = sum(len(f.manifest.segments) for f in films)
+
+    def finished(task: SegmentTask, result: SegmentResult) -> None:
+        nonlocal done
+        by_input[task.input].record(result)
+        summary.add(result)
+        done += result.frames
+        if on_segment:
+            on_segment(done, total)
+
+    return finished
 
 
 def _full_disk(films: list[Film]) -> str:

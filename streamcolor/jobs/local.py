@@ -19,8 +19,8 @@ import signal
 import subprocess
 from collections.abc import Callable
 
-from ..errors import StreamcolorError
-from .segment import SegmentError, SegmentResult, SegmentTask, colorize_segment
+from ..errors import StreamcolorError, describe
+from .segment import SegmentError, SegmentResult, SegmentTask, cause_errno, colorize_segment
 
 __all__ = ["LocalScheduler", "ATTEMPTS", "visible_gpus"]
 
@@ -56,7 +56,7 @@ def _worker_main(connection, environment: dict[str, str]) -> None:
         try:
             connection.send(("done", colorize_segment(task, target)))
         except Exception as error:  # noqa: BLE001 - the driver raises it
-            connection.send(("error", f"{type(error).__name__}: {error}"))
+            connection.send(("error", (describe(error), cause_errno(error))))
 
 
 @dataclasses.dataclass
@@ -144,7 +144,9 @@ class LocalScheduler:
                     finished(originals[id(task)], value)
                     return value.provider or provider, pending - 1
                 if kind == "error":
-                    raise SegmentError(f"segment {worker.job[0].segment.index + 1}: {value}")
+                    message, number = value
+                    raise SegmentError(f"segment {worker.job[0].segment.index + 1}: {message}",
+                                       number)
             if worker.process.sentinel in ready or not worker.process.is_alive():
                 workers[slot] = self._replace(context, slot, worker, queue)
         return provider, pending

@@ -16,9 +16,9 @@ import pathlib
 import tempfile
 from collections.abc import Callable
 
-from ..errors import StreamcolorError
+from ..errors import StreamcolorError, describe
 from .manifest import write_atomic
-from .segment import SegmentError, SegmentResult, SegmentTask, colorize_segment
+from .segment import SegmentError, SegmentResult, SegmentTask, cause_errno, colorize_segment
 
 __all__ = ["RayScheduler", "MAX_RETRIES"]
 
@@ -91,7 +91,7 @@ class RayScheduler:
         except self.ray.exceptions.RayTaskError as error:
             cause = error.cause if getattr(error, "cause", None) else error
             raise SegmentError(f"segment {task.segment.index + 1} failed on the cluster: "
-                               f"{type(cause).__name__}: {cause}") from error
+                               f"{describe(cause)}", cause_errno(cause)) from error
         except self.ray.exceptions.RayError as error:
             raise SegmentError(f"segment {task.segment.index + 1} was lost "
                                f"{MAX_RETRIES + 1} times on the cluster: {error}") from error

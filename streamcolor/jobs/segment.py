@@ -38,7 +38,23 @@ _RUNNERS: dict[tuple, ModelRunner] = {}  # one loaded model per process and sett
 
 
 class SegmentError(StreamcolorError, RuntimeError):
-    """A segment came out wrong (e.g. another frame count than planned)."""
+    """A segment came out wrong (e.g. another frame count than planned), or failed in a
+    worker; ``errno`` keeps the OS error number of the cause, if there was one."""
+
+    def __init__(self, message: str, errno: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno
+
+
+def cause_errno(error: BaseException | None) -> int | None:
+    """The first OS error number along an error's causes (``StageError.error`` included)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(getattr(error, "errno", None), int):
+            return error.errno
+        error = getattr(error, "error", None) or error.__cause__ or error.__context__
+    return None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
