@@ -289,6 +289,9 @@ def test_mpeg_ts_input_matches_the_single_pass(tmp_path, model_path):
     assert _cli(source, single, model_path, "-q", "--no-segments") == 0
     assert len(video_pts(joined)) == 200 and video_pts(joined) == video_pts(single)
     assert packets(joined, 1) == packets(single, 1)
+    as_ts = tmp_path / "joined.ts"  # headers in-band, not global: segments encoded alike
+    assert _cli(source, as_ts, model_path, "-q") == 0
+    assert video_pts(as_ts) == video_pts(source) and _ffmpeg_errors(as_ts) == ""
 
 
 def test_workers_get_one_gpu_each_or_share_the_cores(monkeypatch):

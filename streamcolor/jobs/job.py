@@ -231,7 +231,8 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
             notify(f"note: {note}")
         tasks = [(SegmentTask(input=str(film.input), segment=segment, model=model.model,
                               provider=model.provider, batch_size=model.batch_size,
-                              threads=model.threads, encode=encode, temporal=temporal),
+                              threads=model.threads, encode=encode, temporal=temporal,
+                              container=film.output.suffix or ".mkv"),
                   film.folder / segment_name(segment.index))
                  for film in films for segment in film.missing()]
         finished = _recorder(films, summary, on_segment)

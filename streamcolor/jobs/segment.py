@@ -69,6 +69,7 @@ class SegmentTask:
     threads: int = 0
     encode: EncodeConfig = EncodeConfig()
     temporal: TemporalConfig = TemporalConfig()
+    container: str = ".mkv"  # the output's extension: the encoder is set up as for it
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -172,11 +173,12 @@ class _SegmentSink:
     """The segment's sink: frames before the segment's first pts are colorized warm-up and
     are not encoded; the rest are encoded by a :class:`FileSink`'s encoder (so the settings
     are exactly those of a single-pass run and of the final join) into a packet file. The
-    FileSink's own container only holds the encoder and is thrown away."""
+    FileSink's own container (of the output's kind, so that headers are global or in-band
+    as there) only holds the encoder and is thrown away."""
 
-    def __init__(self, target: pathlib.Path, source: SegmentSource, encode: EncodeConfig) -> None:
+    def __init__(self, target: pathlib.Path, source: SegmentSource, task: SegmentTask) -> None:
         self.first_pts = source.segment.first_pts
-        self.inner = FileSink(target.with_suffix(".mkv"), source, encode)
+        self.inner = FileSink(target.with_suffix(task.container), source, task.encode)
         self.plan, self.notes, self.seconds = self.inner.plan, self.inner.notes, {}
         ctx = self.inner.video.codec_context
         try:
@@ -229,12 +231,12 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentRes
     seg = task.segment
     runner = load_runner(task.model, task.provider, task.threads)
     with SegmentSource(task.input, seg) as source:
-        sink = _SegmentSink(target, source, task.encode)
+        sink = _SegmentSink(target, source, task)
         stabilizer = Stabilizer(task.temporal) if task.temporal.enabled else None
         Pipeline(source, runner, sink, batch_size=task.batch_size, stabilizer=stabilizer).run()
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
-        raise SegmentError(f"segment {seg.index} of {task.input} gave {sink.frames} frames, "
+        raise SegmentError(f"segment {seg.index + 1} of {task.input} gave {sink.frames} frames, "
                            f"expected {seg.count}; the input may be damaged (--no-segments "
                            "colorizes it in one pass)")
     return SegmentResult(index=seg.index, frames=sink.frames, first_pts=seg.first_pts,
