@@ -91,6 +91,22 @@ def seams(segmented, single, film, segment_seconds) -> dict:
                 round(max(float(np.abs(x - y).max()) for x, y in zip(a, b, strict=True)), 1)}
 
 
+def fixed_costs(film, segment_seconds, temporal: str) -> dict:
+    """The work a job adds whatever the load: planning, the join, and warm-up frames."""
+    from streamcolor.config import TemporalConfig
+    from streamcolor.jobs.plan import warmup_frames
+
+    started = time.perf_counter()
+    index = scan(film, 0)
+    segments = plan_segments(index, segment_seconds, path=film)
+    planned = time.perf_counter() - started
+    warmup = warmup_frames(TemporalConfig(enabled=temporal == "on"))
+    extra = sum(min(warmup, s.first) for s in segments)
+    return {"plan_seconds": round(planned, 2), "segments": len(segments),
+            "warmup_frames_per_cut": warmup,
+            "extra_model_frames_percent": round(100 * extra / len(index.pts), 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=180)
@@ -114,6 +130,7 @@ def main() -> int:
                                        args.segment_seconds, [*extra, *temporal]))
         seam = seams(tmp / "segments_1_worker.mkv", tmp / "single.mkv", film,
                      args.segment_seconds)
+        fixed = fixed_costs(film, args.segment_seconds, args.temporal)
     median = {mode: statistics.median(t) for mode, t in times.items()}
     result = {"cpu": cpu_model(), "cores": __import__("os").cpu_count(),
               "film_seconds": args.seconds, "segment_seconds": args.segment_seconds,
@@ -124,7 +141,7 @@ def main() -> int:
                   round(100 * (median["segments_1_worker"] / median["single"] - 1), 2),
               "two_workers_speedup": round(median["segments_1_worker"]
                                            / median["segments_2_workers"], 3),
-              "seams": seam}
+              "fixed_costs": fixed, "seams": seam}
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
