@@ -84,16 +84,20 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(film, tmp_path, model
     assert not job_folder(out).exists()
 
 
-def test_ctrl_c_keeps_the_job_and_prints_the_resume_command(film, tmp_path, model_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_ctrl_c_keeps_the_job_and_prints_the_resume_command(workers, film, tmp_path,
+                                                            model_path):
     out = tmp_path / "out.mkv"
-    command = _command(film, out, model_path)
+    command = _command(film, out, model_path, "--workers", workers)
     process = _start_until(command, lambda p: _done(out) >= 1)
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
-    assert "resume with:" in err and f"colorize {film}" in err and "Traceback" not in err
+    assert "resume with:" in err and f"colorize {film}" in err and "Traceback" not in err, err
+    assert not _workers_of(process.pid), "a worker outlived the interrupted run"
     done = len(_consistent(out).done)
-    assert f"resuming: {done} of 12" in _resume(command)
+    resumed = _resume(command)
+    assert f"resuming: {done} of 12" in resumed, (err, resumed)
     assert video_pts(out) == video_pts(film)
 
 
