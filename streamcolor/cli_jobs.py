@@ -1,8 +1,8 @@
 """The command line of film jobs: ``colorize`` of files, segmented and resumable.
 
 Part of the command line (it prints). ``colorize IN -o OUT.mkv`` runs as a job when the input
-is a file and the output a file; several inputs go to an output folder. ``--no-segments``
-runs the single pass instead.
+is a file and the output a file; several inputs (or a folder of films) go to an output
+folder. ``--no-segments`` runs the single pass instead.
 """
 
 from __future__ import annotations
@@ -46,11 +46,29 @@ def _is_file_target(target: str) -> bool:
     return output_format(target)[0] is None and not parse_source(target).live
 
 
+_FILM_SUFFIXES = {".mkv", ".mp4", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts", ".m2ts",
+                  ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".mxf", ".vob", ".3gp"}
+
+
+def _films_in(folder: pathlib.Path) -> list[str]:
+    """The video files directly inside ``folder``, by name."""
+    from .errors import InputError
+
+    films = sorted(str(p) for p in folder.iterdir()
+                   if p.is_file() and p.suffix.lower() in _FILM_SUFFIXES)
+    if not films:
+        raise InputError(f"no video files in {folder} (looked for "
+                         f"{', '.join(sorted(_FILM_SUFFIXES))})")
+    return films
+
+
 def wants_job(args) -> bool:
     """Whether this ``colorize`` runs as a segmented job."""
     inputs = args.input
     if len(inputs) > 1 or args.workers > 1 or args.ray:
         return True
+    if args.output and pathlib.Path(inputs[0]).is_dir() and pathlib.Path(args.output[0]).is_dir():
+        return True  # a folder of films into a folder
     if args.no_segments or args.live or args.preview or len(args.output) != 1:
         return False
     if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
@@ -67,11 +85,14 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
                      "OUTPUT, without --live, --preview, --start, --duration, --no-segments "
                      "or --on-decode-error skip")
     target = pathlib.Path(args.output[0])
-    if len(args.input) == 1 and not target.is_dir() and not args.output[0].endswith("/"):
-        return [(args.input[0], args.output[0])]
+    inputs = [f for i in args.input
+              for f in (_films_in(pathlib.Path(i)) if pathlib.Path(i).is_dir() else [i])]
+    if len(inputs) == 1 and not target.is_dir() and not args.output[0].endswith("/") \
+            and not pathlib.Path(args.input[0]).is_dir():
+        return [(inputs[0], args.output[0])]
     if not target.is_dir():
         parser_error(f"with several inputs -o must be an existing folder; {target} is not")
-    return [(i, str(target / pathlib.Path(i).name)) for i in args.input]
+    return [(i, str(target / pathlib.Path(i).name)) for i in inputs]
 
 
 def _announce_model(args) -> None:

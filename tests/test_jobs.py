@@ -308,3 +308,21 @@ def test_workers_get_one_gpu_each_or_share_the_cores(monkeypatch):
     assert cpus.workers == 4 and cpus.threads == 1 and notes == ["8 workers on 4 cores: using 4"]
     two = LocalScheduler(2, provider="cpu")
     assert two.workers * two.threads <= 4 and two._environment(0) == {"OMP_NUM_THREADS": "2"}
+
+
+def test_a_folder_of_films_into_a_folder(clip, tmp_path, model_path, capsys):
+    films = tmp_path / "films"
+    films.mkdir()
+    make_clip(films / "one.mkv", ClipSpec(frames=30))
+    make_clip(films / "two.mp4", ClipSpec(frames=20))
+    (films / "notes.txt").write_text("not a film")
+    outdir = tmp_path / "outdir"
+    outdir.mkdir()
+    assert main(["colorize", str(films), "-o", str(outdir), "--model", str(model_path),
+                 "--provider", "cpu", "-q"]) == 0
+    assert sorted(p.name for p in outdir.iterdir()) == ["one.mkv", "two.mp4"]
+    assert len(video_pts(outdir / "two.mp4")) == 20
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert main(["colorize", str(empty), "-o", str(outdir), "--model", str(model_path)]) == 1
+    assert "no video files in" in capsys.readouterr().err
