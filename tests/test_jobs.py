@@ -14,7 +14,7 @@ import pytest
 from helpers import packets, partial_of, video_pts
 from streamcolor.cli import main
 from streamcolor.config import EncodeConfig, ModelConfig
-from streamcolor.jobs import JobConfig, job_folder, run_films
+from streamcolor.jobs import Film, JobConfig, job_folder, run_films
 from streamcolor.jobs import segment as segment_module
 from streamcolor.jobs.manifest import Manifest, write_atomic
 from streamcolor.jobs.plan import WARMUP_FRAMES, FilmIndex, plan_segments, scan
@@ -185,20 +185,27 @@ def test_warm_up_frames_go_through_the_model_but_are_not_written(clip, tmp_path,
     assert result.frames == segment.count and result.first_pts == segment.first_pts
 
 
-def _interrupted_run(source, out, model_path, after: int, **job) -> None:
-    def on_segment(done, total):
-        if done >= after:
+def _interrupted_run(source, out, model_path, segments: int) -> None:
+    """A run stopped by Ctrl-C right after its ``segments``-th segment was recorded."""
+    original, recorded = Film.record, []
+
+    def record(self, result):
+        original(self, result)
+        recorded.append(result.index)
+        if len(recorded) == segments:
             raise KeyboardInterrupt
 
-    with pytest.raises(KeyboardInterrupt):
-        run_films([(source, out)], model=ModelConfig(model=str(model_path), provider="cpu"),
-                  encode=LOSSLESS, job=JobConfig(segment_seconds=1.0, **job),
-                  on_segment=on_segment)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Film, "record", record)
+        with pytest.raises(KeyboardInterrupt):
+            run_films([(source, out)], model=ModelConfig(model=str(model_path),
+                                                         provider="cpu"),
+                      encode=LOSSLESS, job=JobConfig(segment_seconds=1.0))
 
 
 def test_resume_redoes_only_what_is_missing(clip, tmp_path, model_path):
     source, out = clip(RICH), tmp_path / "out.mkv"
-    _interrupted_run(source, out, model_path, after=50)
+    _interrupted_run(source, out, model_path, segments=2)
     folder = job_folder(out)
     manifest = Manifest.load(folder / "manifest.json")
     assert sorted(manifest.done) == [0, 1] and not out.exists()
@@ -213,7 +220,7 @@ def test_resume_redoes_only_what_is_missing(clip, tmp_path, model_path):
 
 def test_corrupt_segment_is_detected_and_redone(clip, tmp_path, model_path):
     source, out = clip(RICH), tmp_path / "out.mkv"
-    _interrupted_run(source, out, model_path, after=50)
+    _interrupted_run(source, out, model_path, segments=2)
     folder = job_folder(out)
     damaged = folder / Manifest.load(folder / "manifest.json").done[1]["file"]
     data = bytearray(damaged.read_bytes())
@@ -230,7 +237,7 @@ def test_corrupt_segment_is_detected_and_redone(clip, tmp_path, model_path):
 @pytest.mark.parametrize("change", ["settings", "input", "no-resume"])
 def test_changed_job_starts_over(change, clip, tmp_path, model_path):
     source, out = clip(RICH), tmp_path / "out.mkv"
-    _interrupted_run(source, out, model_path, after=50)
+    _interrupted_run(source, out, model_path, segments=2)
     encode, resume = LOSSLESS, True
     if change == "settings":
         encode = EncodeConfig(codec="ffv1", options=(("level", "3"),))

@@ -235,8 +235,9 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
                               container=film.output.suffix or ".mkv"),
                   film.folder / segment_name(segment.index))
                  for film in films for segment in film.missing()]
-        finished = _recorder(films, summary, on_segment)
-        summary.provider = _scheduler(job, model, notify).run(tasks, finished) or ""
+        finished, partial = _recorder(films, summary, on_segment)
+        summary.provider = _scheduler(job, model, notify).run(tasks, finished,
+                                                              progress=partial) or ""
         for film in films:
             summary.frames += film.join(encode)
     except (OSError, StreamcolorError) as error:
@@ -252,7 +253,8 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
 
 def _recorder(films: list[Film], summary: JobSummary,
               on_segment: Callable[[int, int], None] | None):
-    """The schedulers' callback: record a finished segment in its film's manifest."""
+    """The schedulers' callbacks: record a finished segment in its film's manifest; report
+    the frames of a segment in progress (where the scheduler can see them)."""
     by_input = {str(film.input): film for film in films}
     total = sum(s.count for f in films for s in f.manifest.segments)
     done = sum(f.manifest.segments[i].count for f in films for i in f.manifest.done)
@@ -267,7 +269,11 @@ def _recorder(films: list[Film], summary: JobSummary,
         if on_segment:
             on_segment(done, total)
 
-    return finished
+    def partial(frames: int) -> None:  # frames written so far of a segment running here
+        if on_segment:
+            on_segment(done + frames, total)
+
+    return finished, partial
 
 
 def _full_disk(films: list[Film]) -> str:

@@ -83,14 +83,16 @@ class LocalScheduler:
         self.attempts: dict[int, int] = {}
 
     def run(self, tasks: list[tuple[SegmentTask, object]],
-            finished: Callable[[SegmentTask, SegmentResult], None]) -> str:
-        """Run every (task, target file); call ``finished`` for each; return the provider."""
+            finished: Callable[[SegmentTask, SegmentResult], None],
+            progress: Callable[[int], None] | None = None) -> str:
+        """Run every (task, target file); call ``finished`` for each; return the provider.
+        With one worker, ``progress`` gets the frames written of the segment in progress."""
         if not tasks:
             return ""
         if self.workers == 1:
             provider = ""
             for task, target in tasks:
-                result = colorize_segment(task, target)
+                result = colorize_segment(task, target, on_frames=progress)
                 provider = result.provider
                 finished(task, result)
             return provider

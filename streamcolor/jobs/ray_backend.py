@@ -60,8 +60,10 @@ class RayScheduler:
         self.gpus = self.ray.cluster_resources().get("GPU", 0)
 
     def run(self, tasks: list[tuple[SegmentTask, pathlib.Path]],
-            finished: Callable[[SegmentTask, SegmentResult], None]) -> str:
-        """Submit every task, store each segment file as it comes back; return the provider."""
+            finished: Callable[[SegmentTask, SegmentResult], None],
+            progress: Callable[[int], None] | None = None) -> str:
+        """Submit every task, store each segment file as it comes back; return the provider.
+        (Progress is per segment: ``progress`` is not called.)"""
         ray = self.ray
         options = ({"num_gpus": 1, "num_cpus": 0} if self.gpus else {"num_cpus": 1})
         remote = ray.remote(run_remote).options(max_retries=MAX_RETRIES,

@@ -15,6 +15,7 @@ import os
 import pathlib
 import socket
 import time
+from collections.abc import Callable
 
 import av
 
@@ -223,9 +224,11 @@ def load_runner(model: str | None, provider: str, threads: int) -> ModelRunner:
     return _RUNNERS[key]
 
 
-def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentResult:
+def colorize_segment(task: SegmentTask, target: str | os.PathLike,
+                     on_frames: Callable[[int], None] | None = None) -> SegmentResult:
     """Colorize ``task``'s segment into the file ``target`` (temporary name, then renamed);
-    raise :class:`SegmentError` if it does not hold exactly the planned frames."""
+    raise :class:`SegmentError` if it does not hold exactly the planned frames.
+    ``on_frames(n)`` is called about twice a second with the frames written so far."""
     started = time.perf_counter()
     target = pathlib.Path(target)
     seg = task.segment
@@ -233,7 +236,9 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike) -> SegmentRes
     with SegmentSource(task.input, seg) as source:
         sink = _SegmentSink(target, source, task)
         stabilizer = Stabilizer(task.temporal) if task.temporal.enabled else None
-        Pipeline(source, runner, sink, batch_size=task.batch_size, stabilizer=stabilizer).run()
+        report = (lambda _: on_frames(sink.frames)) if on_frames else None
+        Pipeline(source, runner, sink, batch_size=task.batch_size, stabilizer=stabilizer,
+                 on_progress=report).run()
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
         raise SegmentError(f"segment {seg.index + 1} of {task.input} gave {sink.frames} frames, "
