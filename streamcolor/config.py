@@ -6,7 +6,8 @@ import dataclasses
 
 __all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig"]
 
-_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
+_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x264-params",
+                 "x265-params")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

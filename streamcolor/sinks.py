@@ -19,7 +19,7 @@ from .atomic import temporary_beside
 from .config import EncodeConfig
 from .encoders import choose_encoder, encoder_options, video_encoder
 from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
-from .frames import FramePlan, plan_formats
+from .frames import FramePlan, has_alpha, plan_formats
 from .sources import FileSource
 from .streamplan import plan_streams, stream_label
 from .transcode import add_converted_stream
@@ -67,7 +67,7 @@ class FileSink:
         try:
             self.codec = choose_encoder(encode, self.container.format.name,
                                         self.container.default_video_codec)
-            self.notes: list[str] = []
+            self.notes: list[str] = list(getattr(source, "notes", []))
             self.plan: FramePlan = self._plan_frames(source.info, video_encoder(self.codec))
             self._streams, self._converters = {}, {}
             self.video = self._add_video(source, encode)
@@ -82,6 +82,10 @@ class FileSink:
         formats = [f.name for f in codec.video_formats or ()]
         odd = bool(info.width % 2 or info.height % 2)
         plan = plan_formats(info.pix_fmt, formats or None, odd_size=odd, encoder=self.codec)
+        if has_alpha(plan.working) and not plan.alpha:
+            self.notes.append(f"{self.codec} cannot hold alpha: the input's alpha channel is "
+                              "dropped (keep it with --codec libvpx-vp9 in .webm, prores_ks or "
+                              "qtrle in .mov, ffv1 in .mkv)")
         if odd and plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
             self.notes.append(f"{self.codec} needs even sizes for subsampled chroma; "
                               f"{info.width}x{info.height} is encoded as {plan.encoded}")
@@ -127,7 +131,9 @@ class FileSink:
             ctx.field_order = info.field_order
         if info.rotation:
             stream.set_display_rotation(info.rotation)
-        stream.metadata.update(_fresh_tags(info.metadata))
+        # alpha_mode is the muxer's to write, from the encoded picture (it may have lost alpha)
+        tags = {k: v for k, v in _fresh_tags(info.metadata).items() if k.lower() != "alpha_mode"}
+        stream.metadata.update(tags)
         stream.disposition = info.disposition
         return stream
 
@@ -199,7 +205,7 @@ class FileSink:
                     "write to .mkv, which holds every stream type, or check --codec"
                 ) from error
             raise EncoderError(
-                f"cannot start writing {self.path}: {describe(error)} (check --codec, "
+                f"cannot start writing {self.path}: {_reason(error)} (check --codec, "
                 "--encoder-option and the output container)"
             ) from error
 
@@ -256,6 +262,13 @@ class FileSink:
             pass
         if self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
+
+
+def _reason(error: BaseException) -> str:
+    """FFmpeg's own last log line where the error carries one (it says more than
+    'Invalid argument'), else the error's description."""
+    _, found, log = str(error).partition("last error log: ")
+    return log.strip().splitlines()[0] if found and log.strip() else describe(error)
 
 
 def _checked_options(stream, codec: str, options: dict[str, str],
