@@ -138,7 +138,6 @@ class FileSink:
         return stream
 
     def _add_copies(self, source: FileSource, policy: str) -> None:
-        self._copied_templates = source.copied
         self._as_attachments: set[int] = set()
         matroska = "matroska" in self.container.format.name
         attach = frozenset(source.attached_pictures) if matroska else frozenset()
@@ -197,13 +196,7 @@ class FileSink:
         try:
             self.container.start_encoding()
         except (ValueError, av.FFmpegError) as error:
-            kept = [t for t in self._copied_templates if t.index in self._streams]
-            if kept:
-                raise IncompatibleStreamError(
-                    f"cannot start writing {self.path}: {describe(error)} with the "
-                    f"{self.codec} video and {', '.join(stream_label(t) for t in kept)}; "
-                    "write to .mkv, which holds every stream type, or check --codec"
-                ) from error
+            # every copied stream was tried with the muxer when planned: the encoder failed
             raise EncoderError(
                 f"cannot start writing {self.path}: {_reason(error)} (check --codec, "
                 "--encoder-option and the output container)"
