@@ -18,7 +18,7 @@ from .errors import EncoderError
 __all__ = ["choose_encoder", "encoder_options", "video_encoder"]
 
 _H264_FORMATS = ("mp4", "mov", "matroska", "flv", "mpegts", "hls", "rtsp", "ismv", "3gp", "ipod")
-_PREFERRED = {"webm": "libvpx-vp9", "ivf": "libvpx-vp9"}
+_PREFERRED = {"webm": "libvpx-vp9"}
 _DEFAULT_CRF = {"libvpx-vp9": "31", "libvpx": "10", "libsvtav1": "35", "libaom-av1": "30"}
 _VPX = ("libvpx-vp9", "libvpx")
 

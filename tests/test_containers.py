@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from helpers import luma_planes, video_pts
-from streamcolor import EncodeConfig, ModelConfig, colorize_file
+from streamcolor import EncodeConfig, ModelConfig, colorize, colorize_file
 from streamcolor.cli import main
 from streamcolor.errors import IncompatibleStreamError
 from streamcolor.frames import plane_array
@@ -136,6 +136,19 @@ def test_mp4_copies_what_it_holds_and_converts_subrip(mixed, tmp_path, model_pat
         want = [bytes(p) for p in a.demux(a.streams.audio[1]) if p.size]
         got = [bytes(p) for p in b.demux(b.streams.audio[1]) if p.size]
     assert got == want, "AC-3 is copied packet for packet"
+
+
+def test_two_outputs_each_get_what_their_container_holds(mixed, tmp_path, model_path, ffprobe):
+    webm, mp4 = tmp_path / "out.webm", tmp_path / "out.mp4"
+    summary = colorize(mixed, [webm, mp4], model=cpu(model_path), live=False)
+    assert summary.frames == 30
+    assert [s["codec_name"] for s in streams(ffprobe, webm)] == ["vp9", "opus", "opus", "webvtt"]
+    assert [s["codec_name"] for s in streams(ffprobe, mp4)] == ["h264", "aac", "ac3", "mov_text"]
+    with av.open(str(mixed)) as a, av.open(str(mp4)) as b:
+        want = [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size]
+        got = [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
+    assert got == want
+    assert _events(mp4) == _events(mixed)
 
 
 def test_copy_strict_makes_a_conversion_an_error(mixed, tmp_path, model_path):
