@@ -13,6 +13,7 @@ import pytest
 from helpers import luma_planes, video_pts
 from streamcolor import EncodeConfig, ModelConfig, colorize, colorize_file
 from streamcolor.cli import main
+from streamcolor.encoders import encoder_options
 from streamcolor.errors import IncompatibleStreamError
 from streamcolor.frames import plane_array
 from streamcolor.testing import AudioTrack, ClipSpec, _grey_frame, _pattern
@@ -57,6 +58,21 @@ def test_default_video_encoder_per_container(suffix, codec, clip, tmp_path, mode
     summary = run(source, output, model_path)
     video = [s for s in streams(ffprobe, output) if s["codec_type"] == "video"]
     assert summary.frames == 8 and [s["codec_name"] for s in video] == [codec]
+
+
+def test_encoder_defaults_and_live_settings():
+    vp9 = encoder_options("libvpx-vp9", EncodeConfig(), fractions.Fraction(25))
+    assert vp9 == {"b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1", "crf": "31"}
+    assert encoder_options("libvpx-vp9", EncodeConfig(crf=20), None)["crf"] == "20"
+    assert "crf" not in encoder_options("libvpx-vp9", EncodeConfig(bitrate=10**6), None)
+    lossless = encoder_options("libvpx-vp9", EncodeConfig(options=(("lossless", "1"),)), None)
+    assert "crf" not in lossless and lossless["lossless"] == "1"
+    live = encoder_options("libx264", EncodeConfig(live=True), fractions.Fraction(25))
+    assert live == {"tune": "zerolatency", "preset": "veryfast", "g": "50", "crf": "18"}
+    own = EncodeConfig(live=True, preset="fast", options=(("g", "10"),))
+    assert encoder_options("libx264", own, fractions.Fraction(25))["g"] == "10"
+    assert encoder_options("libx264", own, fractions.Fraction(25))["preset"] == "fast"
+    assert encoder_options("libvpx-vp9", EncodeConfig(live=True), None)["deadline"] == "realtime"
 
 
 def test_codec_option_still_overrides(clip, tmp_path, model_path, ffprobe):
