@@ -12,6 +12,7 @@ import mimetypes
 import os
 import pathlib
 import time
+from fractions import Fraction
 
 import av
 
@@ -119,6 +120,7 @@ class FileSink:
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoded
         stream.time_base = stream.codec_context.time_base = info.time_base
+        self._standard_rate(stream, info)
         if encode.bitrate:
             stream.bit_rate = encode.bitrate
         ctx = stream.codec_context
@@ -137,6 +139,20 @@ class FileSink:
         stream.disposition = info.disposition
         return stream
 
+    def _standard_rate(self, stream, info) -> None:
+        """MPEG-1/2 encoders take only standard frame rates, and time frames in 1/rate."""
+        rates = [Fraction(r.numerator, r.denominator)
+                 for r in video_encoder(self.codec).frame_rates or ()]
+        if not rates:
+            return
+        wanted = Fraction(info.rate or 25)
+        rate = min(rates, key=lambda r: abs(r - wanted))
+        stream.codec_context.framerate = rate
+        stream.codec_context.time_base = 1 / rate
+        if rate != wanted:
+            self.notes.append(f"{self.codec} takes only standard frame rates: "
+                              f"{float(wanted):g} fps is encoded as {float(rate):g} fps")
+
     def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
         matroska = "matroska" in self.container.format.name
@@ -154,7 +170,8 @@ class FileSink:
             elif action.kind == "copy":
                 self._streams[template.index] = self._add_copy(template)
             elif action.kind == "convert":
-                stream, converter = add_converted_stream(self.container, template, action.codec)
+                stream, converter = add_converted_stream(self.container, template,
+                                                         action.codec, action.rate)
                 self._describe_like(stream, template)
                 self._streams[template.index] = stream
                 self._converters[template.index] = converter

@@ -34,16 +34,19 @@ _AUDIO_FALLBACK = ("aac", "libopus", "flac", "mp2", "ac3", "pcm_s16le")
 _TEXT_TARGETS = {"webm": ("webvtt",), "mp4": ("mov_text",), "mov": ("mov_text",),
                  "matroska": ("ass", "subrip")}
 _TEXT_FALLBACK = ("mov_text", "webvtt", "subrip", "ass", "text")
+# What a muxer takes but does not check: MPEG program streams carry DVD subtitles only.
+_UNCHECKED = {fmt: {"subtitle": ("dvd_subtitle",)} for fmt in ("mpeg", "vob", "dvd", "svcd", "vcd")}
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class StreamAction:
-    """What happens to one input stream: ``kind`` is copy, convert (to ``codec``), timecode,
-    attach or drop."""
+    """What happens to one input stream: ``kind`` is copy, convert (to ``codec``, at ``rate``
+    for audio), timecode, attach or drop."""
 
     template: object
     kind: str
     codec: str | None = None
+    rate: int | None = None  # a converted audio stream's sample rate (None: the source's)
 
 
 @dataclasses.dataclass(eq=False)
@@ -100,14 +103,25 @@ class _Muxer:
         self._cache: dict = {}
 
     def takes(self, copies=(), converted=()) -> bool:
-        """True if a header with the video, ``copies`` and ``converted`` (template, codec)
-        can be written."""
+        """True if a header with the video, ``copies`` and ``converted`` (template, codec,
+        rate) can be written."""
+        pairs = [*((t, None) for t in copies), *((t, c) for t, c, _ in converted)]
+        if any(not self._allowed(t, c) for t, c in pairs):
+            return False
         if self.format is None or not self._video_fits():
             return True  # no trial possible: the real header will tell
-        key = (tuple(_key(t) for t in copies), tuple((_key(t), c) for t, c in converted))
+        key = (tuple(_key(t) for t in copies), tuple((_key(t), c, r) for t, c, r in converted))
         if key not in self._cache:
             self._cache[key] = self._try(copies, converted)
         return self._cache[key]
+
+    def _allowed(self, template, codec: str | None) -> bool:
+        only = _UNCHECKED.get(self.format, {}).get(template.type)
+        if only is None:
+            return True
+        ctx = template.codec_context
+        name = codec or (ctx.codec.canonical_name if ctx is not None and ctx.codec else None)
+        return name in only
 
     def _video_fits(self) -> bool:
         if "video" not in self._cache:
@@ -124,8 +138,8 @@ class _Muxer:
             video.width, video.height = 64, 64
             for template in copies:
                 container.add_stream_from_template(template)
-            for template, codec in converted:
-                add_converted_stream(container, template, codec)
+            for template, codec, rate in converted:
+                add_converted_stream(container, template, codec, rate)
             container.start_encoding()
             return True
         except (ValueError, TypeError, av.FFmpegError):
@@ -143,14 +157,18 @@ def _key(template) -> tuple:
             getattr(template, "codec_tag", None))
 
 
-def _targets(template, format_name: str) -> tuple[str, ...]:
+def _targets(template, format_name: str) -> list[tuple[str, int | None]]:
+    """(codec, rate) to try, nearest first; audio also at 48 kHz (e.g. MXF takes no other)."""
     if template.type == "audio":
         names = _AUDIO_TARGETS.get(format_name, ()) + _AUDIO_FALLBACK
+        rates = (None, 48000)
     elif template.type == "subtitle" and _is_text_subtitle(template):
         names = _TEXT_TARGETS.get(format_name, ()) + _TEXT_FALLBACK
+        rates = (None,)
     else:
-        return ()
-    return tuple(dict.fromkeys(n for n in names if _has_encoder(n)))
+        return []
+    codecs = [n for n in dict.fromkeys(names) if _has_encoder(n)]
+    return [(codec, rate) for rate in rates for codec in codecs]
 
 
 def plan_streams(templates, *, format_name: str, video_codec: str, policy: str = "convert",
@@ -180,16 +198,17 @@ def _instead(template, muxer: _Muxer, format_name: str, policy: str, label: str,
              plan: StreamPlan) -> StreamAction:
     """The action for a stream the container cannot hold as it is."""
     what = stream_label(template)
-    target = next((c for c in _targets(template, format_name)
-                   if muxer.takes(converted=[(template, c)])), None)
+    target, rate = next(((c, r) for c, r in _targets(template, format_name)
+                         if muxer.takes(converted=[(template, c, r)])), (None, None))
     if policy == "strict":
         instead = f"it could be converted to {target}; " if target else ""
         raise IncompatibleStreamError(
             f"{label} cannot hold {what} and --copy-strict forbids converting it ({instead}"
             "write to .mkv, which holds every stream type, or leave out --copy-strict)")
     if target:
-        plan.notes.append(f"{label} cannot hold {what}: converting it to {target}")
-        return StreamAction(template, "convert", target)
+        at = f" at {rate} Hz" if rate else ""
+        plan.notes.append(f"{label} cannot hold {what}: converting it to {target}{at}")
+        return StreamAction(template, "convert", target, rate)
     if policy == "drop":
         plan.notes.append(f"{label} cannot hold {what}, and it cannot be converted: left out "
                           "(--drop-incompatible)")

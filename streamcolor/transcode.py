@@ -41,14 +41,14 @@ def _decoder(template) -> av.CodecContext:
     return ctx
 
 
-def add_converted_stream(container, template, codec_name: str):
-    """Add to ``container`` a stream of ``codec_name`` standing in for ``template``; return
-    (stream, converter)."""
+def add_converted_stream(container, template, codec_name: str, rate: int | None = None):
+    """Add to ``container`` a stream of ``codec_name`` standing in for ``template`` (audio at
+    ``rate``, else the source's rate where the encoder takes it); return (stream, converter)."""
     decoder = _decoder(template)
     if template.type == "audio":
         codec = av.codec.Codec(codec_name, "w")
         layout = _layout(codec.name, decoder.channels, decoder.layout.name)
-        rate = _rate(codec, decoder.sample_rate or 48000)
+        rate = _rate(codec, rate or decoder.sample_rate or 48000)
         stream = container.add_stream(codec_name, rate=rate, layout=layout)
         stream.time_base = stream.codec_context.time_base = Fraction(1, rate)
         return stream, AudioConverter(decoder, stream)

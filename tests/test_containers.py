@@ -51,7 +51,7 @@ def mixed(clip):
 # -- a video encoder the container holds ----------------------------------------------------
 @pytest.mark.parametrize(("suffix", "codec"), [(".webm", "vp9"), (".mp4", "h264"),
                                                (".mov", "h264"), (".mkv", "h264"),
-                                               (".avi", "mpeg4")])
+                                               (".avi", "mpeg4"), (".mpg", "mpeg1video")])
 def test_default_video_encoder_per_container(suffix, codec, clip, tmp_path, model_path, ffprobe):
     source = clip(ClipSpec(frames=8))
     output = tmp_path / f"out{suffix}"
