@@ -1,4 +1,6 @@
-"""Sinks: where colorized frames go. A file sink encodes the video and copies the rest.
+"""Sinks: where colorized frames go. A file sink encodes the video (with the encoder its
+container holds, :mod:`streamcolor.encoders`) and copies the rest, or converts what the
+container cannot hold (:mod:`streamcolor.streamplan`).
 
 The file is written under a temporary name beside the target and renamed on success, so
 an interrupted or failed run leaves the previous file (or nothing) in place, never a

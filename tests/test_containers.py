@@ -5,6 +5,8 @@ tracks, elementary streams without timestamps, alpha. Media generated here; ffpr
 from __future__ import annotations
 
 import fractions
+import shutil
+import subprocess
 
 import av
 import numpy as np
@@ -212,10 +214,26 @@ def test_drop_incompatible_leaves_it_out_and_says_so(with_font, tmp_path, model_
 
 
 # -- QuickTime timecode tracks --------------------------------------------------------------
+def _camera_mov(maker: str, clip, tmp_path):
+    """A MOV with a tmcd track at 01:00:00:00, written by PyAV or by the ffmpeg CLI."""
+    if maker == "pyav":
+        return clip(ClipSpec(frames=10, audio=(AudioTrack(),),
+                             metadata=(("timecode", "01:00:00:00"),)), "camera.mov")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    path = tmp_path / "camera.mov"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440", "-frames:v", "10", "-t", "0.4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-timecode", "01:00:00:00", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("maker", ["pyav", "ffmpeg-cli"])
 @pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
-def test_timecode_track_is_kept(suffix, clip, tmp_path, model_path, ffprobe):
-    source = clip(ClipSpec(frames=10, audio=(AudioTrack(),),
-                           metadata=(("timecode", "01:00:00:00"),)), "camera.mov")
+def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffprobe):
+    source = _camera_mov(maker, clip, tmp_path)
     tmcd = [s for s in streams(ffprobe, source) if s.get("codec_tag_string") == "tmcd"]
     assert tmcd, "the generated source has a tmcd track"
     output = tmp_path / f"out{suffix}"
