@@ -142,7 +142,7 @@ class _Muxer:
                 add_converted_stream(container, template, codec, rate)
             container.start_encoding()
             return True
-        except (ValueError, TypeError, av.FFmpegError):
+        except (ValueError, av.FFmpegError):
             return False
         finally:
             try:
@@ -152,9 +152,11 @@ class _Muxer:
 
 
 def _key(template) -> tuple:
+    """What a muxer's answer depends on: codec, tag, and an audio stream's rate and channels."""
     ctx = getattr(template, "codec_context", None)
     return (template.type, ctx.name if ctx is not None else None,
-            getattr(template, "codec_tag", None))
+            getattr(template, "codec_tag", None), getattr(ctx, "sample_rate", None),
+            getattr(ctx, "channels", None))
 
 
 def _targets(template, format_name: str) -> list[tuple[str, int | None]]:

@@ -23,9 +23,13 @@ def _rate(codec: av.codec.Codec, wanted: int) -> int:
     return higher[0] if higher else max(rates)
 
 
+# Opus (and Vorbis) channel orders, by channel count: the layouts libopus takes.
+_VORBIS_LAYOUTS = ("mono", "stereo", "3.0", "quad", "5.0", "5.1", "6.1", "7.1")
+
+
 def _layout(codec_name: str, channels: int, layout: str) -> str:
-    if codec_name in ("libopus", "opus") and channels > 2:
-        return av.AudioLayout(min(channels, 8)).name  # Opus's own (Vorbis) channel orders
+    if codec_name in ("libopus", "opus", "vorbis", "libvorbis") and channels > 2:
+        return _VORBIS_LAYOUTS[min(channels, 8) - 1]
     return layout
 
 

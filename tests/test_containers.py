@@ -141,6 +141,17 @@ def test_webm_converts_audio_and_subtitles_keeping_time(mixed, tmp_path, model_p
         assert abs(a - b) < 0.02  # WebM shifts every stream by Opus's pre-skip at most
 
 
+@pytest.mark.parametrize("layout", ["5.1(side)", "5.1", "quad"])
+def test_surround_audio_converts_to_opus(layout, clip, tmp_path, model_path, ffprobe):
+    source = clip(ClipSpec(frames=10, audio=(AudioTrack(codec="ac3", layout=layout),)))
+    output = tmp_path / "out.webm"
+    assert run(source, output, model_path).frames == 10
+    audio = streams(ffprobe, output)[1]
+    channels = av.AudioLayout(layout).nb_channels
+    assert audio["codec_name"] == "opus" and audio["channels"] == channels
+    assert abs(_audio_span(output, 0)[1] - _audio_span(source, 0)[1]) < 0.05
+
+
 def test_mp4_copies_what_it_holds_and_converts_subrip(mixed, tmp_path, model_path, ffprobe):
     output = tmp_path / "out.mp4"
     notes = []
