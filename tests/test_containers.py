@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from helpers import luma_planes, video_pts
-from streamcolor import EncodeConfig, ModelConfig, colorize, colorize_file
+from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize, colorize_file
 from streamcolor.cli import main
 from streamcolor.encoders import encoder_options
 from streamcolor.errors import IncompatibleStreamError
@@ -293,6 +293,19 @@ def test_elementary_stream_gets_timestamps(name, codec, fmt, tmp_path, model_pat
     if fmt != "mpeg2video":  # the MPEG-2 demuxer may time frames itself
         assert any("no timestamps" in n and "25 fps" in n for n in notes)
     for a, b in zip(luma_planes(source), luma_planes(output), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_elementary_stream_with_start_and_duration(tmp_path, model_path):
+    """No timestamps to seek by: frames before --start are decoded and skipped."""
+    source = tmp_path / "raw.264"
+    _elementary(source, "libx264", "h264", 31)
+    output = tmp_path / "out.mkv"
+    summary = colorize_file(source, output, model=cpu(model_path),
+                            encode=EncodeConfig(codec="ffv1"),
+                            pipeline=PipelineConfig(start=0.4, duration=0.4))
+    assert summary.frames == 10 and video_pts(output) == [i * 40 for i in range(10)]
+    for a, b in zip(luma_planes(source)[10:20], luma_planes(output), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
