@@ -9,7 +9,9 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	# ensurepip's setuptools (65) cannot read the SPDX license string; the wheel test builds
+	# without isolation, so the venv itself needs setuptools>=77.
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77'
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 

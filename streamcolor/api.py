@@ -21,15 +21,8 @@ __all__ = ["colorize", "colorize_file"]
 
 
 def _live_encoding(encode: EncodeConfig, rate) -> EncodeConfig:
-    """Low-latency defaults for x264 in live mode, unless the user chose otherwise."""
-    if encode.codec != "libx264":
-        return encode
-    given = {key for key, _ in encode.options}
-    extra = [("tune", "zerolatency")] if "tune" not in given else []
-    if "g" not in given and rate:
-        extra.append(("g", str(max(1, round(2 * rate)))))  # a keyframe every 2 s for viewers
-    return dataclasses.replace(encode, preset=encode.preset or "veryfast",
-                               options=encode.options + tuple(extra))
+    """Low-latency encoder settings (chosen per encoder by :mod:`streamcolor.encoders`)."""
+    return dataclasses.replace(encode, live=True)
 
 
 def _open_source(input, pipeline: PipelineConfig, live: LiveConfig | bool | None,

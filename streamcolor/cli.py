@@ -133,13 +133,23 @@ def _add_temporal_options(video) -> None:
 
 def _add_encoding_options(video) -> None:
     enc = video.add_argument_group("encoding")
-    enc.add_argument("--codec", default="libx264", help="video encoder (default: libx264)")
+    enc.add_argument("--codec", help="video encoder (default: per container: libvpx-vp9 for "
+                     ".webm, libx264 for .mp4/.mov/.mkv and streams, else FFmpeg's default)")
     quality = enc.add_mutually_exclusive_group()
     quality.add_argument("--crf", type=float, help="constant quality (default for x264: 18)")
     quality.add_argument("--bitrate", type=_bitrate, help="target bitrate, e.g. 5M")
     enc.add_argument("--preset", help="encoder preset, e.g. slow, medium, veryfast")
     enc.add_argument("--encoder-option", type=_key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option; repeatable")
+    copies = enc.add_mutually_exclusive_group()
+    copies.add_argument("--copy-strict", action="store_const", const="strict",
+                        dest="incompatible", default="convert",
+                        help="a stream the output container cannot hold is an error instead "
+                        "of being converted (e.g. AAC -> Opus in .webm, SubRip -> mov_text "
+                        "in .mp4)")
+    copies.add_argument("--drop-incompatible", action="store_const", const="drop",
+                        dest="incompatible", help="leave out streams the output container can "
+                        "hold neither as they are nor converted (e.g. bitmap subtitles in .mp4)")
 
 
 def _add_live_options(video) -> None:
@@ -183,8 +193,10 @@ def _run_colorize(args) -> int:
     def announce(runner, sink) -> None:
         if not quiet:
             c = runner.contract
+            codecs = ", ".join(dict.fromkeys(getattr(sink, "codecs", [])))
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
-                  f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+                  f"{runner.input_size} px) on {runner.provider}"
+                  + (f"; video encoder {codecs}" if codecs else ""), file=sys.stderr)
             for note in sink.notes:
                 print(f"note: {note}", file=sys.stderr)
 
@@ -195,7 +207,8 @@ def _run_colorize(args) -> int:
             model=ModelConfig(model=args.model, provider=args.provider,
                               batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
-                                preset=args.preset, options=tuple(args.encoder_option)),
+                                preset=args.preset, options=tuple(args.encoder_option),
+                                incompatible=args.incompatible),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
                                     on_decode_error=args.on_decode_error),
             temporal=TemporalConfig(enabled=args.temporal == "on",

@@ -6,24 +6,34 @@ import dataclasses
 
 __all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig", "TemporalConfig"]
 
-_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
+_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x264-params",
+                 "x265-params")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EncodeConfig:
-    """The video encoder. ``crf`` and ``bitrate`` are exclusive; with neither, and no
-    rate-control option of the user's own (qp, b, x264-params...), encoders that have a CRF
-    get CRF 18."""
+    """The video encoder and what to do with streams the output cannot hold.
 
-    codec: str = "libx264"
+    ``codec`` None picks one per output container (see :mod:`streamcolor.encoders`). ``crf``
+    and ``bitrate`` are exclusive; with neither, and no rate-control option of the user's own
+    (qp, b, x264-params...), encoders that have a CRF get a high-quality default (18 for x264).
+    ``incompatible``: a copied stream the output container cannot hold is ``"convert"``-ed
+    (announced; an error if it cannot be), an error (``"strict"``), or converted where it can
+    be and left out where not (``"drop"``, announced). ``live`` adds low-latency settings."""
+
+    codec: str | None = None
     crf: float | None = None
     bitrate: int | None = None
     preset: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    incompatible: str = "convert"
+    live: bool = False
 
     def __post_init__(self) -> None:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("give --crf or --bitrate, not both")
+        if self.incompatible not in ("convert", "strict", "drop"):
+            raise ValueError("incompatible must be 'convert', 'strict' or 'drop'")
 
     def codec_options(self) -> dict[str, str]:
         """Options passed to the encoder (CRF 18 by default for encoders that take a CRF)."""

@@ -48,14 +48,17 @@ class TeeSink:
     def __init__(self, sinks: list) -> None:
         self.sinks = sinks
         self.plan = sinks[0].plan
-        self.notes = [note for sink in sinks for note in getattr(sink, "notes", [])]
+        self.notes = list(dict.fromkeys(n for sink in sinks for n in getattr(sink, "notes", [])))
+        self.codecs = [codec for sink in sinks for codec in getattr(sink, "codecs", [])]
 
     def write(self, frame: av.VideoFrame) -> None:
         for sink in self.sinks:
             sink.write(frame)
 
     def copy(self, packet: av.Packet) -> None:
+        stream = packet.stream
         for sink in self.sinks:
+            packet.stream = stream  # a sink points the packet at its own output stream
             sink.copy(packet)
 
     def finish(self) -> None:
@@ -81,6 +84,7 @@ class PreviewSink:
             raise OutputError("--preview needs ffplay (FFmpeg's player): install ffmpeg")
         self.plan = plan
         self.notes: list[str] = []
+        self.codecs: list[str] = []
         command = [player, "-hide_banner", "-loglevel", "error", "-window_title", title,
                    "-fflags", "nobuffer", "-f", "nut", "-i", "pipe:0"]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE)

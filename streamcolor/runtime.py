@@ -186,10 +186,7 @@ class ModelRunner:
             feed = lightness_to_gray_rgb(lightness)
         feed = feed.astype(self._input_dtype, copy=False)
         step = self.fixed_batch or len(feed)
-        parts = [
-            self._session.run([self.output_name], {self.input_name: feed[i : i + step]})[0]
-            for i in range(0, len(feed), step)
-        ]
+        parts = [self._run_chunk(feed[i : i + step], step) for i in range(0, len(feed), step)]
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
         out = out.astype(np.float32, copy=False)
         if self.contract.output_kind == "rgb":
@@ -197,6 +194,14 @@ class ModelRunner:
         if out.ndim != 4 or out.shape[:2] != (len(lightness), 2):
             raise ModelError(f"model {self.path} returned shape {out.shape}, expected (N,2,s,s)")
         return out
+
+    def _run_chunk(self, chunk: np.ndarray, size: int) -> np.ndarray:
+        """One session call; a chunk shorter than a fixed batch size is padded with copies of
+        its last picture and the padding's output is dropped."""
+        count = len(chunk)
+        if count < size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)])
+        return self._session.run([self.output_name], {self.input_name: chunk})[0][:count]
 
     def warmup(self, batch_size: int) -> None:
         """Run once on zeros so that lazy allocation and engine builds happen before timing."""
