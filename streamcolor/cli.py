@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import pathlib
 import re
 import signal
@@ -261,10 +262,29 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Prefixed(logging.Formatter):
+    """The library's log records as streamcolor's one-line notes and warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+        return f"streamcolor: {kind}: {record.getMessage()}"
+
+
+def _log_to_stderr(args) -> None:
+    logger = logging.getLogger("streamcolor")
+    if not any(isinstance(h.formatter, _Prefixed) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Prefixed())
+        logger.addHandler(handler)
+    debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr(args)
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):

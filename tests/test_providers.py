@@ -1,0 +1,145 @@
+"""No silent CPU fallback: a stub NVIDIA driver on LD_LIBRARY_PATH and the real onnxruntime-gpu.
+
+The stub ``libcuda.so.1`` (built here with the C compiler) answers cuDriverGetVersion, so
+streamcolor sees "a driver"; the CUDA provider then fails to start for the real reason (here:
+the CUDA pip libraries are not installed). Each run is a subprocess, as a user would see it.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from streamcolor import ModelRunner, ProviderUnavailableError
+from streamcolor.runtime import libraries, providers
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _onnxruntime_gpu() -> pathlib.Path:
+    import onnxruntime
+
+    plugin = pathlib.Path(onnxruntime.__file__).parent / "capi" / \
+        "libonnxruntime_providers_cuda.so"
+    if not plugin.is_file():
+        pytest.skip("needs the onnxruntime-gpu wheel (its CUDA provider plugin)")
+    return plugin
+
+
+def _stub_driver(folder: pathlib.Path, cuda_version: int | None) -> pathlib.Path:
+    """A libcuda.so.1 that reports ``cuda_version`` (e.g. 13000), or has no entry points."""
+    if libraries.probe("libcuda.so.1").loaded:
+        pytest.skip("a real NVIDIA driver loads here; the stub would only shadow it")
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        pytest.skip("needs a C compiler (cc) to build the stub libcuda.so.1")
+    source = folder / "stub.c"
+    body = "" if cuda_version is None else (
+        f"int cuDriverGetVersion(int *v) {{ *v = {cuda_version}; return 0; }}\n"
+        "int cuInit(unsigned flags) { return 0; }\n")
+    source.write_text(body or "int streamcolor_stub;\n")
+    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(folder / "libcuda.so.1"),
+                    str(source)], check=True)
+    return folder
+
+
+def _image(folder: pathlib.Path) -> pathlib.Path:
+    path = folder / "grey.png"
+    ramp = np.tile(np.linspace(0, 255, 48, dtype=np.uint8), (32, 1))
+    cv2.imwrite(str(path), ramp)
+    return path
+
+
+def _streamcolor(stub: pathlib.Path, model: pathlib.Path, *args: str):
+    env = dict(os.environ, LD_LIBRARY_PATH=str(stub), PYTHONPATH=str(ROOT))
+    command = [sys.executable, "-m", "streamcolor", "image", str(_image(stub)),
+               "-o", str(stub / "out.png"), "--model", str(model), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_auto_with_a_driver_that_ends_on_cpu_warns_once(tmp_path, model_path):
+    _onnxruntime_gpu()
+    result = _streamcolor(_stub_driver(tmp_path, 13000), model_path, "--provider", "auto")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in lines if line.startswith("streamcolor: warning:")]
+    assert len(warnings) == 1 and "runs on the CPU" in warnings[0] and "fix:" in warnings[0]
+    assert not [line for line in lines if "onnxruntime:" in line or "[E:" in line], lines
+    assert "(cpu)" in lines[-1]  # the summary names the provider that really ran
+    if not libraries.probe(*libraries.cuda_libraries()["cuBLAS"]).loaded:
+        assert "libcublas" in warnings[0] and "streamcolor[cuda]" in warnings[0]
+
+
+def test_cuda_by_name_that_cannot_start_is_one_line_error(tmp_path, model_path):
+    _onnxruntime_gpu()
+    result = _streamcolor(_stub_driver(tmp_path, 13000), model_path, "--provider", "cuda")
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 1 and len(lines) == 1, result.stderr
+    assert lines[0].startswith("streamcolor: error: provider 'cuda' failed to start:")
+    assert "fix:" in lines[0] and not (tmp_path / "out.png").exists()
+
+
+def test_old_driver_is_named_as_the_reason(tmp_path, model_path):
+    _onnxruntime_gpu()
+    build = libraries.onnxruntime_cuda()
+    if build is None or int(build.split(".")[0]) < 13:
+        pytest.skip("needs an onnxruntime-gpu built for CUDA 13 (to have a driver too old)")
+    result = _streamcolor(_stub_driver(tmp_path, 12020), model_path, "--provider", "cuda")
+    assert result.returncode == 1
+    assert "supports CUDA 12.2" in result.stderr and "built for CUDA 13" in result.stderr
+
+
+def test_a_library_that_is_not_a_driver_is_named(tmp_path, model_path):
+    _onnxruntime_gpu()
+    result = _streamcolor(_stub_driver(tmp_path, None), model_path, "--provider", "cuda")
+    assert result.returncode == 1 and "no cuDriverGetVersion" in result.stderr
+
+
+def test_provider_lists_in_order():
+    available = list(providers.PROVIDERS.values())
+    assert providers.choose("cpu", available) == ["cpu"]
+    if providers.missing_gpu_part("tensorrt") is None:
+        assert providers.choose("tensorrt", available) == ["tensorrt", "cuda", "cpu"]
+    else:
+        with pytest.raises(ProviderUnavailableError, match="'tensorrt'"):
+            providers.choose("tensorrt", available)
+    with pytest.raises(ProviderUnavailableError, match="unknown provider"):
+        providers.choose("rocm", available)
+
+
+def test_runtime_fallback_is_disabled_and_mid_run_failure_names_provider(model_path):
+    runner = ModelRunner(model_path, provider="cpu")
+    assert runner._session._enable_fallback is False
+
+    class Failing:
+        def run(self, *args, **kwargs):
+            raise RuntimeError("CUDA failure 700: an illegal memory access")
+
+    runner._session, runner.provider = Failing(), "cuda"
+    with pytest.raises(ProviderUnavailableError, match="cuda provider failed during inference"):
+        runner.run(np.zeros((1, 1, 32, 32), np.float32))
+
+
+def test_tensorrt_options_cover_every_batch_and_key_the_cache(tmp_path, model_path):
+    options = providers.tensorrt_options(
+        cache_root=tmp_path, model=model_path, input_name="L", channels=1, size=256,
+        max_batch=32, fp16=True, gpu="NVIDIA H200", version="10.13.3")
+    assert options["trt_fp16_enable"] == "True"
+    assert options["trt_profile_min_shapes"] == "L:1x1x256x256"
+    assert options["trt_profile_max_shapes"] == options["trt_profile_opt_shapes"] == \
+        "L:32x1x256x256"
+    engines = pathlib.Path(options["trt_engine_cache_path"])
+    assert engines.parent == tmp_path and providers.model_digest(model_path) in engines.name
+    assert "NVIDIA-H200-trt10.13.3" in engines.name and engines.name.endswith("fp16")
+    other = providers.tensorrt_options(
+        cache_root=tmp_path, model=model_path, input_name="L", channels=1, size=256,
+        max_batch=32, fp16=False, gpu="NVIDIA H100", version="10.13.3")
+    assert other["trt_engine_cache_path"] != options["trt_engine_cache_path"]
+    assert other["trt_timing_cache_path"] != options["trt_timing_cache_path"]
