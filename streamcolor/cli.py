@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_eval_parser(commands)
+    doctor = commands.add_parser("doctor", help="what this machine offers (GPU, libraries, "
+                                 "codecs) and the one command that fixes each gap")
+    doctor.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     return parser
 
 
@@ -223,11 +226,23 @@ def _run_image(args) -> int:
     return 0
 
 
+def _run_doctor(args) -> int:
+    import json
+
+    from .doctor import collect, cpu_path_works, render
+
+    report = collect()
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0 if cpu_path_works(report) else 1
+
+
 def _dispatch(args) -> int:
     if args.command == "colorize":
         return _run_colorize(args)
     if args.command == "image":
         return _run_image(args)
+    if args.command == "doctor":
+        return _run_doctor(args)
     if args.command == "bench":
         from .cli_bench import run_bench_command
 

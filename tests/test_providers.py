@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 
@@ -19,6 +18,7 @@ import pytest
 
 from streamcolor import ModelRunner, ProviderUnavailableError
 from streamcolor.runtime import libraries, providers
+from stub_driver import stub_driver
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -31,23 +31,6 @@ def _onnxruntime_gpu() -> pathlib.Path:
     if not plugin.is_file():
         pytest.skip("needs the onnxruntime-gpu wheel (its CUDA provider plugin)")
     return plugin
-
-
-def _stub_driver(folder: pathlib.Path, cuda_version: int | None) -> pathlib.Path:
-    """A libcuda.so.1 that reports ``cuda_version`` (e.g. 13000), or has no entry points."""
-    if libraries.probe("libcuda.so.1").loaded:
-        pytest.skip("a real NVIDIA driver loads here; the stub would only shadow it")
-    compiler = shutil.which("cc") or shutil.which("gcc")
-    if compiler is None:
-        pytest.skip("needs a C compiler (cc) to build the stub libcuda.so.1")
-    source = folder / "stub.c"
-    body = "" if cuda_version is None else (
-        f"int cuDriverGetVersion(int *v) {{ *v = {cuda_version}; return 0; }}\n"
-        "int cuInit(unsigned flags) { return 0; }\n")
-    source.write_text(body or "int streamcolor_stub;\n")
-    subprocess.run([compiler, "-shared", "-fPIC", "-o", str(folder / "libcuda.so.1"),
-                    str(source)], check=True)
-    return folder
 
 
 def _image(folder: pathlib.Path) -> pathlib.Path:
@@ -66,7 +49,7 @@ def _streamcolor(stub: pathlib.Path, model: pathlib.Path, *args: str):
 
 def test_auto_with_a_driver_that_ends_on_cpu_warns_once(tmp_path, model_path):
     _onnxruntime_gpu()
-    result = _streamcolor(_stub_driver(tmp_path, 13000), model_path, "--provider", "auto")
+    result = _streamcolor(stub_driver(tmp_path, 13000), model_path, "--provider", "auto")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 0, result.stderr
     warnings = [line for line in lines if line.startswith("streamcolor: warning:")]
@@ -79,7 +62,7 @@ def test_auto_with_a_driver_that_ends_on_cpu_warns_once(tmp_path, model_path):
 
 def test_cuda_by_name_that_cannot_start_is_one_line_error(tmp_path, model_path):
     _onnxruntime_gpu()
-    result = _streamcolor(_stub_driver(tmp_path, 13000), model_path, "--provider", "cuda")
+    result = _streamcolor(stub_driver(tmp_path, 13000), model_path, "--provider", "cuda")
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 1 and len(lines) == 1, result.stderr
     assert lines[0].startswith("streamcolor: error: provider 'cuda' failed to start:")
@@ -91,14 +74,14 @@ def test_old_driver_is_named_as_the_reason(tmp_path, model_path):
     build = libraries.onnxruntime_cuda()
     if build is None or int(build.split(".")[0]) < 13:
         pytest.skip("needs an onnxruntime-gpu built for CUDA 13 (to have a driver too old)")
-    result = _streamcolor(_stub_driver(tmp_path, 12020), model_path, "--provider", "cuda")
+    result = _streamcolor(stub_driver(tmp_path, 12020), model_path, "--provider", "cuda")
     assert result.returncode == 1
     assert "supports CUDA 12.2" in result.stderr and "built for CUDA 13" in result.stderr
 
 
 def test_a_library_that_is_not_a_driver_is_named(tmp_path, model_path):
     _onnxruntime_gpu()
-    result = _streamcolor(_stub_driver(tmp_path, None), model_path, "--provider", "cuda")
+    result = _streamcolor(stub_driver(tmp_path, None), model_path, "--provider", "cuda")
     assert result.returncode == 1 and "no cuDriverGetVersion" in result.stderr
 
 

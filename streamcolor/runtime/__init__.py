@@ -16,7 +16,6 @@ import pathlib
 
 import numpy as np
 
-from ..color import lightness_to_gray_rgb, rgb_to_ab
 from ..contract import DEFAULT_INPUT_SIZE, ModelContract
 from ..errors import ModelError, ProviderUnavailableError, describe
 from . import libraries, providers
@@ -135,7 +134,7 @@ class ModelRunner:
             raise ProviderUnavailableError(
                 f"provider {wanted!r} failed to start: {providers.diagnose(wanted)}; "
                 "or use --provider cpu")
-        if running == "cpu" and PROVIDERS["cuda"] in available \
+        if running == "cpu" and self.requested == "auto" and PROVIDERS["cuda"] in available \
                 and libraries.probe("libcuda.so.1").loaded:
             self.warning = (f"an NVIDIA driver is present but the model runs on the CPU: "
                             f"{providers.diagnose('cuda')}")
@@ -174,6 +173,8 @@ class ModelRunner:
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
         """(N,1,S,S) float32 L* -> (N,2,s,s) float32 ab."""
+        from ..color import lightness_to_gray_rgb, rgb_to_ab  # OpenCV only where needed
+
         feed = lightness
         if self.contract.input_kind == "gray_rgb":
             feed = lightness_to_gray_rgb(lightness)
