@@ -69,7 +69,7 @@ def colorize(
             check_output_path(pathlib.Path(target), [pathlib.Path(input)])
     source, live = _open_source(input, pipeline, live, rtsp_transport)
     with source:
-        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)

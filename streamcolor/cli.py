@@ -63,6 +63,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        "list` (default: streamcolor-compact, bundled)")
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
+    group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                       help="auto: fp16 on a GPU (TensorRT), fp32 otherwise")
     group.add_argument("--batch-size", type=_positive, metavar="N",
                        help="frames per model call (default: 8; 1 in live mode, where a batch "
                        "waits for its frames to arrive)")
@@ -178,7 +180,7 @@ def _run_colorize(args) -> int:
     try:
         summary = colorize(
             args.input, args.output,
-            model=ModelConfig(model=args.model, provider=args.provider,
+            model=ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
                               batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option)),
@@ -203,7 +205,7 @@ def _run_image(args) -> int:
     from .runtime import ModelRunner
 
     source = pathlib.Path(args.input)
-    runner = ModelRunner(args.model, provider=args.provider)
+    runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
     started = time.perf_counter()
     if source.is_dir():
         suffix = "." + args.format.lstrip(".") if args.format else None

@@ -41,12 +41,14 @@ class EncodeConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Which model runs where. ``model`` is a path to an ONNX file or a registry name."""
+    """Which model runs where. ``model`` is a path to an ONNX file or a registry name;
+    ``precision`` is auto (fp16 on a GPU), fp32, fp16 or int8."""
 
     model: str | None = None
     provider: str = "auto"
     batch_size: int = 8
     threads: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -126,3 +126,24 @@ def test_tensorrt_options_cover_every_batch_and_key_the_cache(tmp_path, model_pa
         max_batch=32, fp16=False, gpu="NVIDIA H100", version="10.13.3")
     assert other["trt_engine_cache_path"] != options["trt_engine_cache_path"]
     assert other["trt_timing_cache_path"] != options["trt_timing_cache_path"]
+
+
+def test_io_binding_on_cpu_gives_identical_results(model_path):
+    """The IO-binding path (the GPU path's code) on the CPU provider: same numbers, buffers
+    reused across batches of every size, two batches in flight from two threads."""
+    import concurrent.futures
+
+    plain = ModelRunner(model_path, provider="cpu", io_binding=False)
+    bound = ModelRunner(model_path, provider="cpu", io_binding=True)
+    assert plain._bound is None and bound._bound is not None
+    rng = np.random.default_rng(7)
+    batches = [rng.uniform(0, 100, (n, 1, 32, 32)).astype(np.float32) for n in (4, 4, 1, 3, 4)]
+    for batch in batches:
+        np.testing.assert_array_equal(bound.run(batch), plain.run(batch))
+    first = bound.run(batches[0])
+    bound.run(batches[1])  # reuses the buffers of the same size
+    np.testing.assert_array_equal(first, plain.run(batches[0]))  # not overwritten
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(bound.run, batches * 4))
+    for batch, result in zip(batches * 4, results, strict=True):
+        np.testing.assert_array_equal(result, plain.run(batch))

@@ -19,6 +19,7 @@ import numpy as np
 from ..contract import DEFAULT_INPUT_SIZE, ModelContract
 from ..errors import ModelError, ProviderUnavailableError, describe
 from . import libraries, providers
+from .binding import BoundSession
 from .providers import PROVIDERS, missing_gpu_part, short_name
 
 __all__ = ["ModelRunner", "PROVIDERS", "DEFAULT_MODEL", "PRECISIONS", "resolve_model_path"]
@@ -63,10 +64,12 @@ class ModelRunner:
         cache_dir: str | os.PathLike | None = None,
         precision: str = "auto",
         max_batch: int = 32,
+        io_binding: bool | None = None,
     ) -> None:
         """Load ``model`` (a path or registry name) on ``provider``. ``cache_dir`` keeps
         TensorRT engines (default: the user cache); ``precision`` auto/fp16 builds TensorRT
-        engines in fp16; ``max_batch`` is the largest batch a TensorRT profile covers."""
+        engines in fp16; ``max_batch`` is the largest batch a TensorRT profile covers;
+        ``io_binding`` (default: on GPU providers) runs through preallocated device buffers."""
         import onnxruntime as ort
 
         if precision not in PRECISIONS:
@@ -85,6 +88,19 @@ class ModelRunner:
         except ValueError as error:
             raise ModelError(f"model {self.path} has a bad contract: {error}") from error
         self._bind_io()
+        self._bound = None
+        if io_binding or (io_binding is None and self.provider != "cpu"):
+            self._bound = BoundSession(self._session, self.input_name, self.output_name,
+                                       device="cpu" if self.provider == "cpu" else "cuda")
+        if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
+            self.warmup(self.fixed_batch or max_batch)
+
+    @classmethod
+    def for_config(cls, config) -> ModelRunner:
+        """The runner a :class:`~streamcolor.config.ModelConfig` describes; TensorRT profiles
+        cover batches 1..``config.batch_size``."""
+        return cls(config.model, provider=config.provider, threads=config.threads,
+                   precision=config.precision, max_batch=config.batch_size)
 
     def _open(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
         options = ort.SessionOptions()
@@ -191,6 +207,8 @@ class ModelRunner:
 
     def _run_one(self, feed: np.ndarray) -> np.ndarray:
         try:
+            if self._bound is not None:
+                return self._bound.run(feed)
             return self._session.run([self.output_name], {self.input_name: feed})[0]
         except Exception as error:  # onnxruntime raises several unrelated types
             if self.provider != "cpu":
