@@ -65,6 +65,9 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="onnxruntime execution provider (default: auto, the fastest here)")
     group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
                        help="auto: fp16 on a GPU (TensorRT), fp32 otherwise")
+    group.add_argument("--frame-graphs", action="store_true", default=None,
+                       help="run the per-frame colour math as ONNX graphs on the model's "
+                       "provider (automatic on GPUs)")
     group.add_argument("--batch-size", type=_positive, metavar="N",
                        help="frames per model call (default: 8; 1 in live mode, where a batch "
                        "waits for its frames to arrive)")
@@ -181,6 +184,7 @@ def _run_colorize(args) -> int:
         summary = colorize(
             args.input, args.output,
             model=ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
+                              frame_graphs=args.frame_graphs,
                               batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option)),

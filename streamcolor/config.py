@@ -49,6 +49,7 @@ class ModelConfig:
     batch_size: int = 8
     threads: int = 0
     precision: str = "auto"
+    frame_graphs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:

@@ -174,6 +174,7 @@ class Pipeline:
         inbox, out = self._queues[0], self._queues[1]
         size = self.runner.input_size
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
         frames, pictures = [], []
         for item in self._items(inbox, self._batch_deadline(frames)):
             if item is _TIMEOUT or not isinstance(item, av.VideoFrame):
@@ -186,7 +187,8 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             spec = plane_spec(item, plan)
-            pictures.append(model_input(plane_array(item.planes[0], spec.dtype), size, spec))
+            make = graphs.model_input_one if graphs else model_input
+            pictures.append(make(plane_array(item.planes[0], spec.dtype), size, spec))
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
@@ -222,10 +224,12 @@ class Pipeline:
     def _postprocess(self) -> None:
         inbox, out = self._queues[2], self._queues[3]
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
+        chroma = graphs.chroma_planes_one if graphs else None
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
-                item.frames = [colorize_frame(f, ab, plan)
+                item.frames = [colorize_frame(f, ab, plan, chroma)
                                for f, ab in zip(item.frames, item.ab, strict=True)]
                 item.lightness = item.ab = None
                 self._busy["postprocess"] += time.perf_counter() - started

@@ -65,11 +65,14 @@ class ModelRunner:
         precision: str = "auto",
         max_batch: int = 32,
         io_binding: bool | None = None,
+        frame_graphs: bool | None = None,
     ) -> None:
         """Load ``model`` (a path or registry name) on ``provider``. ``cache_dir`` keeps
         TensorRT engines (default: the user cache); ``precision`` auto/fp16 builds TensorRT
         engines in fp16; ``max_batch`` is the largest batch a TensorRT profile covers;
-        ``io_binding`` (default: on GPU providers) runs through preallocated device buffers."""
+        ``io_binding`` (default: on GPU providers) runs through preallocated device buffers;
+        ``frame_graphs`` (default: on GPU providers) runs the per-frame colour math as ONNX
+        graphs on the model's provider."""
         import onnxruntime as ort
 
         if precision not in PRECISIONS:
@@ -92,6 +95,7 @@ class ModelRunner:
         if io_binding or (io_binding is None and self.provider != "cpu"):
             self._bound = BoundSession(self._session, self.input_name, self.output_name,
                                        device="cpu" if self.provider == "cpu" else "cuda")
+        self.frame_graphs = self._frame_graphs(frame_graphs, threads)
         if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
             self.warmup(self.fixed_batch or max_batch)
 
@@ -100,7 +104,8 @@ class ModelRunner:
         """The runner a :class:`~streamcolor.config.ModelConfig` describes; TensorRT profiles
         cover batches 1..``config.batch_size``."""
         return cls(config.model, provider=config.provider, threads=config.threads,
-                   precision=config.precision, max_batch=config.batch_size)
+                   precision=config.precision, max_batch=config.batch_size,
+                   frame_graphs=config.frame_graphs)
 
     def _open(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
         options = ort.SessionOptions()
@@ -141,6 +146,23 @@ class ModelRunner:
             log.info("building a TensorRT engine for %s (first run on this GPU; a minute or "
                      "more; cached in %s)", self.path.name, engines)
         return options
+
+    def _frame_graphs(self, wanted: bool | None, threads: int):
+        """The per-frame graphs (:mod:`.graphs`) on this runner's device, or None for numpy."""
+        if wanted is False or (wanted is None and self.provider == "cpu"):
+            return None
+        try:
+            import onnx  # noqa: F401 - the graphs are built with onnx.helper
+        except ImportError:
+            if wanted:
+                raise ModelError("--frame-graphs needs the onnx package: pip install onnx") \
+                    from None
+            log.info("per-frame colour math stays on the CPU (install onnx to run it on the GPU)")
+            return None
+        from .graphs import FrameGraphs
+
+        device = ["CUDAExecutionProvider"] if self.provider != "cpu" else []
+        return FrameGraphs(device + ["CPUExecutionProvider"], threads=threads)
 
     def _check(self, names: list[str], available: list[str]) -> str:
         """The provider that really runs; an error or one warning when it is not the one asked."""
