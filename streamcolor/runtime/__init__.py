@@ -20,6 +20,7 @@ from ..contract import DEFAULT_INPUT_SIZE, ModelContract
 from ..errors import ModelError, ProviderUnavailableError, describe
 from . import libraries, providers
 from .binding import BoundSession
+from .precision import choose as choose_precision
 from .providers import PROVIDERS, missing_gpu_part, short_name
 
 __all__ = ["ModelRunner", "PROVIDERS", "DEFAULT_MODEL", "PRECISIONS", "resolve_model_path"]
@@ -77,13 +78,17 @@ class ModelRunner:
 
         if precision not in PRECISIONS:
             raise ModelError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
-        self.path = resolve_model_path(model)
+        self.source = resolve_model_path(model)
         self.requested, self.warning = provider, None
         names = providers.choose(provider, ort.get_available_providers())
-        self.precision = "fp16" if names[0] == "tensorrt" and precision in ("auto", "fp16") \
-            else "fp32"
+        self._use(choose_precision(self.source, precision, names[0]))
         self._session = self._open(ort, names, threads, cache_dir, max_batch)
         self.provider = self._check(names, ort.get_available_providers())
+        if self.provider != names[0]:  # auto ended elsewhere: the file for where it runs
+            choice = choose_precision(self.source, precision, self.provider)
+            if choice.path != self.path:
+                self._use(choice)
+                self._session = self._open(ort, [self.provider], threads, cache_dir, max_batch)
         self._session.disable_fallback()
         meta = self._session.get_modelmeta().custom_metadata_map
         try:
@@ -98,6 +103,10 @@ class ModelRunner:
         self.frame_graphs = self._frame_graphs(frame_graphs, threads)
         if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
             self.warmup(self.fixed_batch or max_batch)
+
+    def _use(self, choice) -> None:
+        self.path, self.precision = choice.path, choice.precision
+        self._tensorrt_fp16 = choice.tensorrt_fp16
 
     @classmethod
     def for_config(cls, config) -> ModelRunner:
@@ -139,7 +148,7 @@ class ModelRunner:
             cache_root=pathlib.Path(cache_dir), model=self.path, input_name=first.name,
             channels=contract.input_channels,
             size=height or contract.input_size or DEFAULT_INPUT_SIZE,
-            max_batch=max_batch, fp16=self.precision == "fp16")
+            max_batch=max_batch, fp16=self._tensorrt_fp16)
         engines = pathlib.Path(options["trt_engine_cache_path"])
         engines.mkdir(parents=True, exist_ok=True)
         if not any(engines.glob("*.engine")):
