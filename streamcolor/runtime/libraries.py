@@ -18,7 +18,7 @@ import pathlib
 import warnings
 
 __all__ = ["LibraryStatus", "Gpu", "probe", "preload", "onnxruntime_cuda", "driver_cuda",
-           "driver_version", "gpus", "tensorrt_version", "cuda_libraries"]
+           "driver_version", "gpus", "tensorrt_version", "cuda_libraries", "utilization"]
 
 _RTLD_DI_LINKMAP = 2
 
@@ -203,3 +203,22 @@ def tensorrt_version() -> str | None:
             return f"{value // 10000}.{value // 100 % 100}.{value % 100}"
         return f"{value // 1000}.{value // 100 % 10}.{value % 100}"
     return None
+
+
+class _Utilization(ctypes.Structure):
+    _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
+
+
+def utilization() -> list[tuple[int, int]]:
+    """(GPU busy %, memory used in MiB) of every GPU now, from NVML; empty without one."""
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    samples = []
+    for gpu in gpus():
+        handle, rates = ctypes.c_void_p(), _Utilization()
+        if nvml.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(gpu.index), ctypes.byref(handle)):
+            continue
+        nvml.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(rates))
+        samples.append((int(rates.gpu), gpu.memory_used >> 20))
+    return samples
