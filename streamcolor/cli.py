@@ -118,6 +118,9 @@ def _add_colorize_parser(commands) -> None:
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
+    span.add_argument("--hwaccel", choices=("auto", "cuda", "none"), default="auto",
+                      help="decode files on the GPU (NVDEC): auto where it works (default), "
+                      "cuda or fail, none")
     _add_live_options(video)
     _add_common(video)
 
@@ -189,7 +192,7 @@ def _run_colorize(args) -> int:
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option)),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
-                                    on_decode_error=args.on_decode_error),
+                                    on_decode_error=args.on_decode_error, hwaccel=args.hwaccel),
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
             if live else False,
             preview=args.preview, rtsp_transport=args.rtsp_transport,

@@ -58,12 +58,14 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Queue depth between stages (in batches) and what to do with damaged input."""
+    """Queue depth between stages (in batches), what to do with damaged input, and where
+    files are decoded (``hwaccel``: auto, cuda or none)."""
 
     queue_batches: int = 2
     on_decode_error: str = "stop"
     start: float | None = None
     duration: float | None = None
+    hwaccel: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

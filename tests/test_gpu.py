@@ -86,3 +86,25 @@ def test_tensorrt_profile_covers_every_batch_size(model_path, tmp_path):
     for n in (1, 5, 8, 2):
         assert runner.run(np.zeros((n, 1, 32, 32), np.float32)).shape[0] == n
     assert sorted(tmp_path.rglob("*.engine")) == engines
+
+
+@pytest.mark.gpu
+def test_nvdec_luma_is_the_software_decoders(clip):
+    """--hwaccel cuda: frames decoded on the GPU carry the same luma as software decoding."""
+    from streamcolor import hwaccel
+    from streamcolor.frames import plane_array
+    from streamcolor.sources import FileSource
+
+    problem = hwaccel.cuda_decode_problem()
+    if problem:
+        pytest.skip(f"GPU decode: {problem}")
+    path = clip(ClipSpec(width=256, height=144, frames=6))
+    lumas = {}
+    for mode in ("cuda", "none"):
+        with FileSource(path, hwaccel=mode) as source:
+            assert source.video.codec_context.is_hwaccel == (mode == "cuda")
+            frames = [f for f in source.items() if hasattr(f, "planes")]
+            lumas[mode] = [plane_array(f.planes[0], np.uint8).copy() for f in frames]
+    assert len(lumas["cuda"]) == 6
+    for gpu, cpu in zip(lumas["cuda"], lumas["none"], strict=True):
+        np.testing.assert_array_equal(gpu, cpu)
