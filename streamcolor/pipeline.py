@@ -30,6 +30,7 @@ from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
 from .metrics import LiveMetrics
+from .runtime.binding import InFlight
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
 
@@ -213,13 +214,18 @@ class Pipeline:
 
     def _inference(self) -> None:
         inbox, out = self._queues[1], self._queues[2]
-        for item in self._items(inbox):
-            if isinstance(item, _Batch):
-                started = time.perf_counter()
-                item.ab = self.runner.run(item.lightness)
-                self._busy["inference"] += time.perf_counter() - started
-            self._put(out, item)
+        depth = 1 if self.live else getattr(self.runner, "in_flight", 1)
+        with InFlight(depth) as flight:  # GPU: two batches in flight, order kept
+            for item in flight.ordered(self._items(inbox), self._infer,
+                                       lambda item: isinstance(item, _Batch)):
+                self._put(out, item)
         self._put(out, _END)
+
+    def _infer(self, item: _Batch) -> None:
+        started = time.perf_counter()
+        item.ab = self.runner.run(item.lightness)
+        with self._lock:
+            self._busy["inference"] += time.perf_counter() - started
 
     def _postprocess(self) -> None:
         inbox, out = self._queues[2], self._queues[3]

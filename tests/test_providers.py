@@ -147,3 +147,62 @@ def test_io_binding_on_cpu_gives_identical_results(model_path):
         results = list(pool.map(bound.run, batches * 4))
     for batch, result in zip(batches * 4, results, strict=True):
         np.testing.assert_array_equal(result, plain.run(batch))
+
+
+def test_in_flight_keeps_order_and_overlaps():
+    import random
+    import threading
+    import time
+
+    from streamcolor.runtime.binding import InFlight
+
+    items = [i if i % 3 else f"packet{i}" for i in range(40)]
+    active, peak, lock, done = [0], [0], threading.Lock(), []
+
+    def work(item):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        time.sleep(random.uniform(0, 0.004))
+        done.append(item)
+        with lock:
+            active[0] -= 1
+
+    with InFlight(2) as flight:
+        out = list(flight.ordered(iter(items), work, lambda i: isinstance(i, int)))
+    assert out == items and sorted(done) == [i for i in items if isinstance(i, int)]
+    assert peak[0] == 2  # two at once, never more
+    with InFlight(1) as flight:  # inline
+        assert list(flight.ordered(iter(items), lambda i: None, lambda i: True)) == items
+
+
+def test_pipeline_with_two_batches_in_flight_is_identical(clip, model_path, tmp_path,
+                                                         monkeypatch):
+    import av
+
+    from streamcolor import EncodeConfig, ModelConfig, colorize_file
+    from streamcolor.frames import plane_array
+    from streamcolor.testing import AudioTrack, ClipSpec
+
+    source = clip(ClipSpec(frames=13, codec="ffv1", codec_options=(), audio=(AudioTrack(),)))
+    results, depths, original = {}, [], ModelRunner.for_config
+    for depth in (1, 2):
+        def with_depth(config, depth=depth):
+            runner = original(config)
+            runner.in_flight = depth
+            depths.append(depth)
+            return runner
+
+        monkeypatch.setattr(ModelRunner, "for_config", with_depth)
+        target = tmp_path / f"out{depth}.mkv"
+        colorize_file(source, target, encode=EncodeConfig(codec="ffv1"),
+                      model=ModelConfig(model=str(model_path), provider="cpu", batch_size=4))
+        with av.open(str(target)) as container:
+            results[depth] = ([[plane_array(p, np.uint8).copy() for p in f.planes]
+                               for f in container.decode(video=0)],
+                              sum(1 for _ in container.demux(audio=0)))
+    assert depths == [1, 2]
+    assert len(results[2][0]) == 13 and results[1][1] == results[2][1] > 0
+    for a, b in zip(results[1][0], results[2][0], strict=True):
+        for x, y in zip(a, b, strict=True):
+            np.testing.assert_array_equal(x, y)

@@ -101,6 +101,7 @@ class ModelRunner:
             self._bound = BoundSession(self._session, self.input_name, self.output_name,
                                        device="cpu" if self.provider == "cpu" else "cuda")
         self.frame_graphs = self._frame_graphs(frame_graphs, threads)
+        self.in_flight = 1 if self.provider == "cpu" else 2  # batches the pipeline overlaps
         if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
             self.warmup(self.fixed_batch or max_batch)
 

@@ -9,11 +9,14 @@ the CPU provider the same code path runs (buffers in host memory), which is how 
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import queue
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["BoundSession"]
+__all__ = ["BoundSession", "InFlight"]
 
 
 class _Slot:
@@ -70,3 +73,48 @@ class BoundSession:
             return slot.run(feed)
         finally:
             self._free.put(slot)
+
+
+class InFlight:
+    """Up to ``depth`` calls of ``work`` running at once (threads), items handed on in input
+    order: with two batches in flight one is copied in while the other computes. ``depth`` 1
+    runs ``work`` inline, without threads. Use as a context manager (joins its threads)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self._pool = (concurrent.futures.ThreadPoolExecutor(depth, "inference")
+                      if depth > 1 else None)
+
+    def __enter__(self) -> InFlight:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def ordered(self, items: Iterable, work: Callable, is_work: Callable[[object], bool]
+                ) -> Iterator:
+        """``items`` in order, each one ``is_work`` accepts after ``work(item)`` returned."""
+        if self._pool is None:
+            for item in items:
+                if is_work(item):
+                    work(item)
+                yield item
+            return
+        pending: collections.deque = collections.deque()
+        running = 0
+        for item in items:
+            future = self._pool.submit(work, item) if is_work(item) else None
+            pending.append((item, future))
+            running += future is not None
+            while pending and (pending[0][1] is None or pending[0][1].done()
+                               or running >= self.depth):
+                head, done = pending.popleft()
+                if done is not None:
+                    done.result()
+                    running -= 1
+                yield head
+        for head, done in pending:
+            if done is not None:
+                done.result()
+            yield head
