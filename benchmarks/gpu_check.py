@@ -147,6 +147,11 @@ def _models(folder: pathlib.Path) -> dict[str, pathlib.Path]:
     return models
 
 
+def _engines() -> pathlib.Path:
+    """TensorRT engines, shared by every step and kept between runs (see main's --out)."""
+    return pathlib.Path(os.environ["STREAMCOLOR_CACHE"]) / "tensorrt"
+
+
 def _fps(runner, batch: int, seconds: float) -> float:
     import numpy as np
 
@@ -180,16 +185,20 @@ def run_models(report: Report, folder: pathlib.Path, batches=(1, 8, 32)) -> None
             try:
                 with Sampler() as sampler:
                     runner = ModelRunner(path, provider=provider, precision=precision,
-                                         max_batch=max(batches), cache_dir=folder / "trt")
+                                         max_batch=max(batches), cache_dir=_engines())
                     row.update({f"batch{b}": _fps(runner, b, 1.5) for b in batches})
                 row.update(sampler.summary(), ran_on=runner.provider, file=runner.path.name)
             except Exception as error:  # the row says why; the next cell still runs
                 row["error"] = f"{type(error).__name__}: {error}"
 
 
-def _decode_fps(av, clip: pathlib.Path, hwaccel) -> float:
+def _decode_fps(av, clip: pathlib.Path, mode: str) -> float:
+    """Decode alone, the way the pipeline decodes (``--hwaccel`` auto: NVDEC where it works)."""
+    from streamcolor.hwaccel import decode_options
+
     started, frames = time.perf_counter(), 0
-    with av.open(str(clip), hwaccel=hwaccel) if hwaccel else av.open(str(clip)) as container:
+    with av.open(str(clip), **decode_options(mode)) as container:
+        container.streams.video[0].thread_type = "AUTO"
         for _ in container.decode(video=0):
             frames += 1
     return round(frames / (time.perf_counter() - started), 1)
@@ -220,16 +229,18 @@ def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: st
             return
         import av
 
-        from streamcolor import EncodeConfig, ModelConfig, colorize_file
+        from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize_file
         from streamcolor.testing import ClipSpec, make_clip
 
         clip = make_clip(folder / "in1080.mkv", ClipSpec(width=1920, height=1080, frames=frames,
                                                          codec="libx264"))
-        entry["decode_fps"] = _decode_fps(av, clip, None)
+        entry["decode_fps"] = _decode_fps(av, clip, "auto")
+        entry["decode_fps_cpu"] = _decode_fps(av, clip, "none")
         entry["encode_fps"] = _encode_fps(av, frames, preset)
         with Sampler() as sampler:
             summary = colorize_file(clip, folder / "out.mkv", model=ModelConfig(batch_size=32),
-                                    encode=EncodeConfig(preset=preset))
+                                    encode=EncodeConfig(preset=preset),
+                                    pipeline=PipelineConfig(hwaccel="auto"))
         slower = min(entry["decode_fps"], entry["encode_fps"])
         entry.update(end_to_end_fps=round(summary.fps, 1), provider=summary.provider,
                      ratio_to_slower=round(summary.fps / slower, 2), preset=preset,
@@ -278,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     _bare_package()
     report = Report(args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
+    os.environ["STREAMCOLOR_CACHE"] = str((args.out / "cache").resolve())
     with tempfile.TemporaryDirectory() as tmp:
         run_doctor(report)
         if not args.skip_tests:

@@ -152,6 +152,7 @@ class ModelRunner:
             max_batch=max_batch, fp16=self._tensorrt_fp16)
         engines = pathlib.Path(options["trt_engine_cache_path"])
         engines.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(options["trt_timing_cache_path"]).mkdir(parents=True, exist_ok=True)
         if not any(engines.glob("*.engine")):
             log.info("building a TensorRT engine for %s (first run on this GPU; a minute or "
                      "more; cached in %s)", self.path.name, engines)
