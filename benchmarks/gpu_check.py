@@ -204,29 +204,54 @@ def _decode_fps(av, clip: pathlib.Path, mode: str) -> float:
     return round(frames / (time.perf_counter() - started), 1)
 
 
-def _encode_fps(av, frames: int, preset: str) -> float:
-    import numpy as np
+def _pictures(av, path: pathlib.Path) -> list:
+    """The colorized output's frames, in memory: standalone encode encodes the same pictures."""
+    with av.open(str(path)) as container:
+        return [frame.reformat(format="yuv420p") for frame in container.decode(video=0)]
 
-    picture = av.VideoFrame.from_ndarray(np.full((1080, 1920, 3), 96, np.uint8), format="rgb24")
-    picture = picture.reformat(format="yuv420p")
+
+def _encode_fps(av, pictures: list, preset: str, thread_type: str | None = None) -> float:
+    """libx264 alone at 1080p (CRF 18), the encoder's own threads (every core)."""
+    frames = len(pictures)
     with tempfile.TemporaryDirectory() as tmp, av.open(f"{tmp}/e.mkv", "w") as out:
         stream = out.add_stream("libx264", rate=25, options={"preset": preset, "crf": "18"})
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        if thread_type:
+            stream.codec_context.thread_type = thread_type
         started = time.perf_counter()
         for index in range(frames):
+            picture = pictures[index % len(pictures)]
             picture.pts = index
             out.mux(stream.encode(picture))
         out.mux(stream.encode())
         return round(frames / (time.perf_counter() - started), 1)
 
 
-def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: str) -> None:
-    with report.step("1080p end to end", ("av", "numpy", "cv2", "onnxruntime")) as entry:
+def run_presets(report: Report, pictures: list) -> None:
+    """Which x264 preset keeps up at 1080p on this machine's cores (slice vs frame threads)."""
+    with report.step("x264 presets 1080p", ("av", "numpy")) as entry:
         if entry is None:
             return
+        import av
+
+        rows = entry.setdefault("rows", [])
+        for preset in ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium"):
+            if report.left() < 90:
+                rows.append({"preset": preset, "skipped": "time budget"})
+                continue
+            rows.append({"preset": preset, "fps": _encode_fps(av, pictures, preset),
+                         "fps_frame_threads": _encode_fps(av, pictures, preset, "FRAME")})
+
+
+def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: str) -> list:
+    """1080p end to end against decode alone and encode alone (of the same pictures); returns
+    the colorized pictures for the preset table."""
+    with report.step("1080p end to end", ("av", "numpy", "cv2", "onnxruntime")) as entry:
+        if entry is None:
+            return []
         if report.left() < 60:
             entry.update(status="skipped", detail="time budget")
-            return
+            return []
         import av
 
         from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize_file
@@ -236,15 +261,17 @@ def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: st
                                                          codec="libx264"))
         entry["decode_fps"] = _decode_fps(av, clip, "auto")
         entry["decode_fps_cpu"] = _decode_fps(av, clip, "none")
-        entry["encode_fps"] = _encode_fps(av, frames, preset)
         with Sampler() as sampler:
             summary = colorize_file(clip, folder / "out.mkv", model=ModelConfig(batch_size=32),
                                     encode=EncodeConfig(preset=preset),
                                     pipeline=PipelineConfig(hwaccel="auto"))
+        pictures = _pictures(av, folder / "out.mkv")
+        entry["encode_fps"] = _encode_fps(av, pictures, preset)
         slower = min(entry["decode_fps"], entry["encode_fps"])
         entry.update(end_to_end_fps=round(summary.fps, 1), provider=summary.provider,
                      ratio_to_slower=round(summary.fps / slower, 2), preset=preset,
                      stage_seconds=summary.stage_seconds, **sampler.summary())
+        return pictures
 
 
 def markdown(result: dict) -> str:
@@ -275,6 +302,12 @@ def markdown(result: dict) -> str:
         lines += ["", f"1080p: decode {e2e['decode_fps']} fps, encode ({e2e['preset']}) "
                   f"{e2e['encode_fps']} fps, end to end {e2e['end_to_end_fps']} fps on "
                   f"{e2e['provider']} = {e2e['ratio_to_slower']} of the slower"]
+    presets = result["steps"].get("x264 presets 1080p", {}).get("rows", [])
+    if presets:
+        lines += ["", "| x264 preset (1080p) | fps, slice threads | fps, frame threads |",
+                  "| --- | --- | --- |"]
+        lines += [f"| {r['preset']} | {r.get('fps', r.get('skipped'))} | "
+                  f"{r.get('fps_frame_threads', '')} |" for r in presets]
     return "\n".join(lines) + "\n"
 
 
@@ -295,7 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_tests:
             run_tests(report)
         run_models(report, pathlib.Path(tmp))
-        run_end_to_end(report, pathlib.Path(tmp), args.frames, args.preset)
+        pictures = run_end_to_end(report, pathlib.Path(tmp), args.frames, args.preset)
+        if pictures:
+            run_presets(report, pictures[:120])
     result = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
               "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
                          f"{os.cpu_count()} cores, Python {platform.python_version()}",
