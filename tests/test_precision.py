@@ -67,3 +67,20 @@ def test_bundled_variants_are_close_to_fp32():
         runner = ModelRunner(None, provider="cpu", precision=precision)
         assert runner.precision == precision
         assert np.abs(runner.run(lightness) - reference).mean() < limit
+
+
+def test_cli_precision_and_frame_graphs(clip, model, tmp_path, capsys):
+    from streamcolor.cli import main
+    from streamcolor.testing import ClipSpec
+
+    source = clip(ClipSpec(frames=3))
+    _with_error(model, variant_path(model, "int8"), 0.2)
+    for args, expected in ((["--precision", "fp32", "--frame-graphs"], "on cpu, fp32"),
+                           ([], "on cpu, int8")):
+        target = tmp_path / f"out{len(args)}.mkv"
+        assert main(["colorize", str(source), "-o", str(target), "--model", str(model),
+                     "--provider", "cpu", "--hwaccel", "none", *args]) == 0
+        assert expected in capsys.readouterr().err and target.is_file()
+    assert main(["colorize", str(source), "-o", str(tmp_path / "x.mkv"), "--model", str(model),
+                 "--provider", "cpu", "--precision", "fp16"]) == 1
+    assert "no fp16 variant of m.onnx" in capsys.readouterr().err
