@@ -84,3 +84,19 @@ def test_cli_precision_and_frame_graphs(clip, model, tmp_path, capsys):
     assert main(["colorize", str(source), "-o", str(tmp_path / "x.mkv"), "--model", str(model),
                  "--provider", "cpu", "--precision", "fp16"]) == 1
     assert "no fp16 variant of m.onnx" in capsys.readouterr().err
+
+
+def test_imported_onnx_gets_an_fp16_variant_with_its_error(tmp_path, monkeypatch, model_path):
+    """An imported ONNX file (no weights to rebuild from) gets fp16 by conversion, measured
+    against fp32; ``--precision fp16`` then finds it."""
+    from streamcolor.zoo import import_model
+    from streamcolor.zoo.registry import read_info
+
+    monkeypatch.setenv("STREAMCOLOR_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("STREAMCOLOR_MANIFESTS", raising=False)
+    path = import_model("tiny-import", model_path, family="generic")
+    half = variant_path(path, "fp16")
+    assert half.is_file()
+    figures = read_info("tiny-import")["variants"]["fp16"]
+    assert 0 <= figures["ab_mean_abs_error"] < 0.5
+    assert ModelRunner(path, provider="cpu", precision="fp16").path == half
