@@ -178,8 +178,7 @@ def _run_colorize(args) -> int:
         if not quiet:
             c = runner.contract
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
-                  f"{runner.input_size} px) on {runner.provider}, {runner.precision}",
-                  file=sys.stderr)
+                  f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
             for note in sink.notes:
                 print(f"note: {note}", file=sys.stderr)
 

@@ -75,8 +75,8 @@ def test_cli_precision_and_frame_graphs(clip, model, tmp_path, capsys):
 
     source = clip(ClipSpec(frames=3))
     _with_error(model, variant_path(model, "int8"), 0.2)
-    for args, expected in ((["--precision", "fp32", "--frame-graphs"], "on cpu, fp32"),
-                           ([], "on cpu, int8")):
+    for args, expected in ((["--precision", "fp32", "--frame-graphs"], "model m.onnx "),
+                           ([], "model m-int8.onnx ")):
         target = tmp_path / f"out{len(args)}.mkv"
         assert main(["colorize", str(source), "-o", str(target), "--model", str(model),
                      "--provider", "cpu", "--hwaccel", "none", *args]) == 0
