@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,11 @@ bench: install
 	cd benchmarks && ../$(PY) compare_seed.py --resolutions 720p,1080p
 	$(PY) benchmarks/memory_long.py --frames 50000
 	$(PY) benchmarks/live_latency.py --seconds 20
+
+# On a GPU machine, with that machine's own Python, from a plain checkout; installs nothing and
+# reports what is missing. Writes gpu-check/gpu_check.json and gpu-check/gpu_check.md.
+gpu-check:
+	PYTHONPATH=. $(PYTHON) benchmarks/gpu_check.py --out gpu-check
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
+from .hwaccel import check_encoder
 from .live import LiveSource, parse_source
 from .outputs import open_outputs
 from .pipeline import Pipeline, Progress, Summary
@@ -34,7 +35,8 @@ def _open_source(input, pipeline: PipelineConfig, live: LiveConfig | bool | None
         live = LiveConfig()
     if live is None:
         return FileSource(input, start=pipeline.start, duration=pipeline.duration,
-                          on_decode_error=pipeline.on_decode_error), None
+                          on_decode_error=pipeline.on_decode_error,
+                          hwaccel=pipeline.hwaccel), None
     if pipeline.start:
         raise InputError("--start applies to files; a live source starts now")
     return LiveSource(spec, duration=pipeline.duration), live
@@ -63,9 +65,10 @@ def colorize(
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
             check_output_path(pathlib.Path(target), [pathlib.Path(input)])
+    check_encoder(encode.codec)
     source, live = _open_source(input, pipeline, live, rtsp_transport)
     with source:
-        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import pathlib
 import re
 import signal
@@ -62,6 +63,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        "list` (default: streamcolor-compact, bundled)")
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
+    group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                       help="auto: fp16 on a GPU (TensorRT), fp32 otherwise")
+    group.add_argument("--frame-graphs", action="store_true", default=None,
+                       help="run the per-frame colour math as ONNX graphs on the model's "
+                       "provider (automatic on GPUs)")
     group.add_argument("--batch-size", type=_positive, metavar="N",
                        help="frames per model call (default: 8; 1 in live mode, where a batch "
                        "waits for its frames to arrive)")
@@ -86,6 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_eval_parser(commands)
+    doctor = commands.add_parser("doctor", help="what this machine offers (GPU, libraries, "
+                                 "codecs) and the one command that fixes each gap")
+    doctor.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     return parser
 
 
@@ -109,6 +118,9 @@ def _add_colorize_parser(commands) -> None:
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
+    span.add_argument("--hwaccel", choices=("auto", "cuda", "none"), default="auto",
+                      help="decode files on the GPU (NVDEC): auto where it works (default), "
+                      "cuda or fail, none")
     _add_temporal_options(video)
     _add_live_options(video)
     _add_common(video)
@@ -204,13 +216,15 @@ def _run_colorize(args) -> int:
     try:
         summary = colorize(
             args.input, args.output,
-            model=ModelConfig(model=args.model, provider=args.provider,
+            model=ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
+                              frame_graphs=args.frame_graphs,
                               batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
                                 preset=args.preset, options=tuple(args.encoder_option),
                                 incompatible=args.incompatible),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
-                                    on_decode_error=args.on_decode_error),
+                                    on_decode_error=args.on_decode_error,
+                                    hwaccel=args.hwaccel),
             temporal=TemporalConfig(enabled=args.temporal == "on",
                                     strength=args.temporal_strength),
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
@@ -232,7 +246,7 @@ def _run_image(args) -> int:
     from .runtime import ModelRunner
 
     source = pathlib.Path(args.input)
-    runner = ModelRunner(args.model, provider=args.provider)
+    runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
     started = time.perf_counter()
     if source.is_dir():
         suffix = "." + args.format.lstrip(".") if args.format else None
@@ -255,11 +269,23 @@ def _run_image(args) -> int:
     return 0
 
 
+def _run_doctor(args) -> int:
+    import json
+
+    from .doctor import collect, cpu_path_works, render
+
+    report = collect()
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0 if cpu_path_works(report) else 1
+
+
 def _dispatch(args) -> int:
     if args.command == "colorize":
         return _run_colorize(args)
     if args.command == "image":
         return _run_image(args)
+    if args.command == "doctor":
+        return _run_doctor(args)
     if args.command == "bench":
         from .cli_bench import run_bench_command
 
@@ -294,10 +320,29 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Prefixed(logging.Formatter):
+    """The library's log records as streamcolor's one-line notes and warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+        return f"streamcolor: {kind}: {record.getMessage()}"
+
+
+def _log_to_stderr(args) -> None:
+    logger = logging.getLogger("streamcolor")
+    if not any(isinstance(h.formatter, _Prefixed) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Prefixed())
+        logger.addHandler(handler)
+    debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr(args)
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):

@@ -51,12 +51,15 @@ class EncodeConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Which model runs where. ``model`` is a path to an ONNX file or a registry name."""
+    """Which model runs where. ``model`` is a path to an ONNX file or a registry name;
+    ``precision`` is auto (fp16 on a GPU), fp32, fp16 or int8."""
 
     model: str | None = None
     provider: str = "auto"
     batch_size: int = 8
     threads: int = 0
+    precision: str = "auto"
+    frame_graphs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -65,12 +68,14 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Queue depth between stages (in batches) and what to do with damaged input."""
+    """Queue depth between stages (in batches), what to do with damaged input, and where
+    files are decoded (``hwaccel``: auto, cuda or none)."""
 
     queue_batches: int = 2
     on_decode_error: str = "stop"
     start: float | None = None
     duration: float | None = None
+    hwaccel: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

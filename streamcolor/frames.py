@@ -181,8 +181,10 @@ def _copy_properties(src: av.VideoFrame, dst: av.VideoFrame, plan: FramePlan) ->
     dst.opaque = src.opaque
 
 
-def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.VideoFrame:
-    """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab."""
+def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
+                   chroma=None) -> av.VideoFrame:
+    """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab by
+    ``chroma`` (default :func:`color.chroma_planes`; the runner's frame graphs on a GPU)."""
     spec = plane_spec(frame, plan)
     dtype = spec.dtype
     if frame.format.name == plan.built and not plan.full_range:
@@ -196,7 +198,7 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.
         _copy_properties(frame, out, plan)
     luma = plane_array(out.planes[0], dtype)
     chroma_shape = (out.planes[1].height, out.planes[1].width)
-    cb, cr = chroma_planes(luma, ab, chroma_shape, spec)
+    cb, cr = (chroma or chroma_planes)(luma, ab, chroma_shape, spec)
     plane_array(out.planes[1], dtype)[:] = cb
     plane_array(out.planes[2], dtype)[:] = cr
     if plan.encoded != plan.built:

@@ -30,6 +30,7 @@ from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
 from .metrics import LiveMetrics
+from .runtime.binding import InFlight
 from .temporal import Stabilizer
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
@@ -177,6 +178,7 @@ class Pipeline:
         inbox, out = self._queues[0], self._queues[1]
         size = self.runner.input_size
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
         frames, pictures = [], []
         for item in self._items(inbox, self._batch_deadline(frames)):
             if item is _TIMEOUT or not isinstance(item, av.VideoFrame):
@@ -189,7 +191,8 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             spec = plane_spec(item, plan)
-            pictures.append(model_input(plane_array(item.planes[0], spec.dtype), size, spec))
+            make = graphs.model_input_one if graphs else model_input
+            pictures.append(make(plane_array(item.planes[0], spec.dtype), size, spec))
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
@@ -214,23 +217,30 @@ class Pipeline:
 
     def _inference(self) -> None:
         inbox, out = self._queues[1], self._queues[2]
-        for item in self._items(inbox):
-            if isinstance(item, _Batch):
-                started = time.perf_counter()
-                item.ab = self.runner.run(item.lightness)
-                self._busy["inference"] += time.perf_counter() - started
-            self._put(out, item)
+        depth = 1 if self.live else getattr(self.runner, "in_flight", 1)
+        with InFlight(depth) as flight:  # GPU: two batches in flight, order kept
+            for item in flight.ordered(self._items(inbox), self._infer,
+                                       lambda item: isinstance(item, _Batch)):
+                self._put(out, item)
         self._put(out, _END)
+
+    def _infer(self, item: _Batch) -> None:
+        started = time.perf_counter()
+        item.ab = self.runner.run(item.lightness)
+        with self._lock:
+            self._busy["inference"] += time.perf_counter() - started
 
     def _postprocess(self) -> None:
         inbox, out = self._queues[2], self._queues[3]
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
+        chroma = graphs.chroma_planes_one if graphs else None
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab)
-                item.frames = [colorize_frame(f, ab, plan)
+                item.frames = [colorize_frame(f, ab, plan, chroma)
                                for f, ab in zip(item.frames, item.ab, strict=True)]
                 item.lightness = item.ab = None
                 self._busy["postprocess"] += time.perf_counter() - started

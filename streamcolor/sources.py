@@ -25,6 +25,7 @@ from .errors import (
     describe,
 )
 from .frames import to_working, working_format
+from .hwaccel import check_decoder, decode_options
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
@@ -127,7 +128,9 @@ class FileSource:
         start: float | None = None,
         duration: float | None = None,
         on_decode_error: str = "stop",
+        hwaccel: str = "none",
     ) -> None:
+        """``hwaccel``: decode on the GPU (auto, cuda) or not (none); see :mod:`.hwaccel`."""
         if on_decode_error not in ("stop", "skip"):
             raise ValueError("on_decode_error must be 'stop' or 'skip'")
         if (start or 0) < 0 or (duration is not None and duration <= 0):
@@ -137,8 +140,9 @@ class FileSource:
         self.end = self.start + duration if duration else None
         self.on_decode_error = on_decode_error
         self.decode_errors = 0
-        self.container = open_input(self.path)
+        self.container = open_input(self.path, **decode_options(hwaccel))
         self.video = _pick_video(self.container)
+        check_decoder(hwaccel, self.video)
         self.copied = [s for s in self.container.streams if s is not self.video]
         self.notes: list[str] = []
         self.pts_step: Fraction | None = None  # set when frames carry no timestamps
