@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
+from .arrays import compose, picture_spec, split_luma
 from .atomic import temporary_beside
-from .color import PlaneSpec, chroma_planes, model_input
+from .color import model_input
 from .errors import InputError, InputNotFoundError, OutputError
 from .runtime import ModelRunner
 from .sinks import check_output_path
@@ -31,25 +32,6 @@ def _read(path: pathlib.Path) -> np.ndarray:
     if picture is None or picture.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path} is not an image OpenCV can read (8 or 16 bits per channel)")
     return picture
-
-
-def _split(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(luma, alpha or None) of a grey, BGR or BGRA picture."""
-    if picture.ndim == 2:
-        return picture, None
-    alpha = picture[..., 3] if picture.shape[2] == 4 else None
-    bgr = picture[..., :3] if picture.shape[2] >= 3 else np.repeat(picture[..., :1], 3, axis=2)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]), alpha
-
-
-def _spec(picture: np.ndarray) -> PlaneSpec:
-    return PlaneSpec(bits=8 * picture.dtype.itemsize, full_range=True, kr_kb=(0.299, 0.114))
-
-
-def _compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None, spec: PlaneSpec):
-    cb, cr = chroma_planes(luma, ab, luma.shape, spec)
-    bgr = cv2.cvtColor(cv2.merge([luma, cr, cb]), cv2.COLOR_YCrCb2BGR)
-    return bgr if alpha is None else np.dstack([bgr, alpha])
 
 
 def _write(picture: np.ndarray, output: pathlib.Path) -> None:
@@ -69,15 +51,15 @@ def _write(picture: np.ndarray, output: pathlib.Path) -> None:
 
 def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]]) -> None:
     pictures = [_read(source) for source, _ in pairs]
-    parts = [_split(p) for p in pictures]
-    specs = [_spec(p) for p in pictures]
+    parts = [split_luma(p) for p in pictures]
+    specs = [picture_spec(p) for p in pictures]
     size = runner.input_size
     lightness = np.stack([model_input(luma, size, spec)
                           for (luma, _), spec in zip(parts, specs, strict=True)])
     ab = runner.run(lightness[:, None])
     for (_, target), (luma, alpha), spec, colour in zip(pairs, parts, specs, ab, strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write(_compose(luma, colour, alpha, spec), target)
+        _write(compose(luma, colour, alpha, spec), target)
 
 
 def colorize_image(input: str | os.PathLike, output: str | os.PathLike, *,
