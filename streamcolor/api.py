@@ -31,13 +31,22 @@ def _live_encoding(encode: EncodeConfig, rate) -> EncodeConfig:
                                options=encode.options + tuple(extra))
 
 
-def _open_source(input, pipeline: PipelineConfig, live: LiveConfig | bool | None,
-                 rtsp_transport: str):
-    spec = parse_source(str(input), rtsp_transport=rtsp_transport)
+def _live_mode(spec, live: LiveConfig | bool | None) -> LiveConfig | None:
     if live is None or live is False:
-        live = LiveConfig() if spec.live and live is None else None
-    elif live is True:
-        live = LiveConfig()
+        return LiveConfig() if spec.live and live is None else None
+    return LiveConfig() if live is True else live
+
+
+def _warm_runner(model: ModelConfig) -> ModelRunner:
+    """Load the model and run it once at each batch size live mode uses, before the source
+    is opened: a live source does not wait, and a cold first call costs frames."""
+    runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+    for size in sorted({1, model.batch_size}):
+        runner.warmup(size)
+    return runner
+
+
+def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None):
     if live is None:
         return FileSource(input, start=pipeline.start, duration=pipeline.duration,
                           on_decode_error=pipeline.on_decode_error), None
@@ -67,9 +76,13 @@ def colorize(
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
             check_output_path(pathlib.Path(target), [pathlib.Path(input)])
-    source, live = _open_source(input, pipeline, live, rtsp_transport)
+    spec = parse_source(str(input), rtsp_transport=rtsp_transport)
+    live = _live_mode(spec, live)
+    runner = _warm_runner(model) if live else None
+    source, live = _open_source(input, spec, pipeline, live)
     with source:
-        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        if runner is None:
+            runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
         if live:
             encode = _live_encoding(encode, source.info.rate)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)

@@ -20,6 +20,7 @@ from .cli_report import LiveReporter, ProgressBar, summary_line
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
 from .errors import StreamcolorError, describe
 from .live import parse_source
+from .redact import RedactingFilter, redact
 
 __all__ = ["main"]
 
@@ -159,7 +160,8 @@ def _add_models_command(commands) -> None:
 def _run_colorize(args) -> int:
     quiet = args.quiet
     live = args.live or parse_source(args.input).live
-    reporter = LiveReporter(quiet=quiet, json_path=args.metrics_json) if live else None
+    reporter = (LiveReporter(quiet=quiet, json_path=args.metrics_json, source=args.input)
+                if live else None)
     bar = None if quiet or live else ProgressBar()
 
     def announce(runner, sink) -> None:
@@ -167,8 +169,10 @@ def _run_colorize(args) -> int:
             c = runner.contract
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
                   f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+            if live:
+                print(redact(f"live from {args.input}"), file=sys.stderr)
             for note in sink.notes:
-                print(f"note: {note}", file=sys.stderr)
+                print(redact(f"note: {note}"), file=sys.stderr)
 
     summary = None
     try:
@@ -261,6 +265,18 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, previous)
 
 
+def _debug_logging() -> None:
+    """FFmpeg's log on stderr, with URL passwords redacted."""
+    import logging
+
+    import av.logging
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    logging.getLogger().addHandler(handler)
+    av.logging.set_level(av.logging.VERBOSE)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
@@ -268,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):
-        import av.logging
-
-        av.logging.set_level(av.logging.VERBOSE)
+        _debug_logging()
     try:
         with _sigterm_unwinds():
             return _dispatch(args)
@@ -283,5 +297,5 @@ def main(argv: list[str] | None = None) -> int:
     except (StreamcolorError, OSError) as error:
         if getattr(args, "debug", False):
             raise
-        print(f"streamcolor: error: {describe(error)}", file=sys.stderr)
+        print(redact(f"streamcolor: error: {describe(error)}"), file=sys.stderr)
         return 1

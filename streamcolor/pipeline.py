@@ -17,6 +17,7 @@ naming the stage. On any failure or interruption the sink deletes its partial fi
 from __future__ import annotations
 
 import dataclasses
+import math
 import queue
 import threading
 import time
@@ -83,6 +84,30 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+def _live_depth(batch_size: int, live: LiveConfig, info) -> int:
+    """Frames the live decode queue holds: a small burst from the source (FFmpeg hands over
+    what it buffered while probing) is absorbed, yet no frame waits there longer than half
+    the latency budget."""
+    rate = float(getattr(info, "rate", None) or 25)
+    return max(2, batch_size, math.ceil(rate * live.max_latency / 2))
+
+
+def _frames_waiting(q: queue.Queue) -> int:
+    with q.mutex:
+        return sum(isinstance(item, av.VideoFrame) for item in q.queue)
+
+
+def _drop_oldest_frame(q: queue.Queue) -> bool:
+    """Remove the oldest video frame waiting in ``q`` (packets stay); False if there is none."""
+    with q.mutex:
+        for index, item in enumerate(q.queue):
+            if isinstance(item, av.VideoFrame):
+                del q.queue[index]
+                q.not_full.notify()
+                return True
+    return False
+
+
 class Pipeline:
     """One run of source -> model -> sink. Build it, call :meth:`run` once."""
 
@@ -96,9 +121,12 @@ class Pipeline:
         self.live = live
         self.metrics = LiveMetrics() if live else None
         self._graceful = False
+        frames_depth = max(2, batch_size * queue_batches)
+        self._live_depth = 0
         if live:  # shallow queues: in live mode waiting frames are latency
             queue_batches = 1
-        frames_depth = max(2, batch_size * queue_batches)
+            self._live_depth = _live_depth(batch_size, live, getattr(source, "info", None))
+            frames_depth = 0  # _offer bounds the frames; audio packets are small and never wait
         self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
         self._stop = threading.Event()
         self._error: tuple[str, BaseException] | None = None
@@ -120,20 +148,14 @@ class Pipeline:
                 continue
 
     def _offer(self, q: queue.Queue, item) -> None:
-        """Live mode: put without waiting; if the queue is full, drop its oldest frame."""
-        while True:
-            if self._stop.is_set():
-                raise _Stopped
-            try:
-                q.put_nowait(item)
-                return
-            except queue.Full:
-                pass
-            try:
-                q.get_nowait()
+        """Live mode: put without waiting; when the queue already holds its share of frames,
+        drop the oldest frame. Audio packets are never dropped (a gap in sound is heard)."""
+        if self._stop.is_set():
+            raise _Stopped
+        if isinstance(item, av.VideoFrame):
+            while _frames_waiting(q) >= self._live_depth and _drop_oldest_frame(q):
                 self.metrics.frame_dropped()
-            except queue.Empty:
-                pass
+        q.put_nowait(item)
 
     def _items(self, q: queue.Queue, deadline: Callable[[], float | None] | None = None):
         """Items until the end marker; ``_TIMEOUT`` whenever ``deadline()`` has passed."""
@@ -363,7 +385,7 @@ class Pipeline:
             while not event.wait(_POLL):
                 self._samples += 1
                 for i, q in enumerate(self._queues):
-                    self._fill[i] += q.qsize() / q.maxsize
+                    self._fill[i] += q.qsize() / (q.maxsize or self._live_depth or 1)
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now

@@ -19,6 +19,7 @@ from .atomic import temporary_beside
 from .config import EncodeConfig
 from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from .frames import FramePlan, plan_formats
+from .redact import redact
 from .sources import FileSource
 
 __all__ = ["FileSink", "check_output_path"]
@@ -64,9 +65,11 @@ class FileSink:
     """Encodes colorized frames into ``path`` and copies every other stream of ``source``."""
 
     def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig, *,
-                 format: str | None = None, options: dict[str, str] | None = None) -> None:
+                 format: str | None = None, options: dict[str, str] | None = None,
+                 add_streams=None) -> None:
         """Open ``path`` for writing. A URL (``format`` given, e.g. ``flv`` for RTMP) is written
-        in place as a stream; a file is written to a temporary name and renamed by commit()."""
+        in place as a stream; a file is written to a temporary name and renamed by commit().
+        ``add_streams(container)``, if given, adds more streams before the header is written."""
         self.url = str(path) if format else None
         self.seconds = {"encode": 0.0, "mux": 0.0}  # busy time, for benchmarks
         self.path = pathlib.Path(path)
@@ -89,6 +92,8 @@ class FileSink:
             self.video = self._add_video(source, encode)
             self._add_copies(source)
             self._copy_container_tags(source)
+            if add_streams is not None:
+                add_streams(self.container)
             self._start()
         except BaseException:
             self.abort()
@@ -106,7 +111,7 @@ class FileSink:
             if self.tmp:
                 self.tmp.unlink(missing_ok=True)
             raise OutputError(
-                f"cannot write {self.url or self.path}: {describe(error)}"
+                redact(f"cannot write {self.url or self.path}: {describe(error)}")
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
                    "write? e.g. .mkv, .mp4, .mov)")
             ) from error
@@ -178,8 +183,8 @@ class FileSink:
                 if supported and name and name not in supported:
                     raise IncompatibleStreamError(self._incompatible(template, error)) from error
             raise EncoderError(
-                f"cannot start writing {self.path}: {describe(error)} (check --codec, "
-                "--encoder-option and the output container)"
+                f"cannot start writing {redact(self.url or self.path)}: {describe(error)} "
+                "(check --codec, --encoder-option and the output container)"
             ) from error
 
     def _incompatible(self, template, error: BaseException) -> str:
