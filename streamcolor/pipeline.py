@@ -85,27 +85,26 @@ class Summary:
 
 
 def _live_depth(batch_size: int, live: LiveConfig, info) -> int:
-    """Frames the live decode queue holds: a small burst from the source (FFmpeg hands over
-    what it buffered while probing) is absorbed, yet no frame waits there longer than half
-    the latency budget."""
+    """The most frames the live decode queue holds (a memory bound; frames are dropped for
+    their age long before it is reached unless a burst arrives)."""
     rate = float(getattr(info, "rate", None) or 25)
-    return max(2, batch_size, math.ceil(rate * live.max_latency / 2))
+    return max(8, 2 * batch_size, math.ceil(2 * rate * live.max_latency))
 
 
-def _frames_waiting(q: queue.Queue) -> int:
+def _drop_frames(q: queue.Queue, *, arrived_before: float, keep: int) -> int:
+    """Remove the video frames in ``q`` that arrived before ``arrived_before``
+    (``time.perf_counter``), then the oldest until at most ``keep`` remain; packets stay.
+    Returns how many were removed."""
     with q.mutex:
-        return sum(isinstance(item, av.VideoFrame) for item in q.queue)
-
-
-def _drop_oldest_frame(q: queue.Queue) -> bool:
-    """Remove the oldest video frame waiting in ``q`` (packets stay); False if there is none."""
-    with q.mutex:
-        for index, item in enumerate(q.queue):
-            if isinstance(item, av.VideoFrame):
-                del q.queue[index]
-                q.not_full.notify()
-                return True
-    return False
+        frames = [item for item in q.queue if isinstance(item, av.VideoFrame)]
+        stale = [f for f in frames if isinstance(f.opaque, float) and f.opaque < arrived_before]
+        fresh = [f for f in frames if f not in stale]
+        drop = {id(f) for f in stale + fresh[: max(0, len(fresh) - keep)]}
+        if drop:
+            kept = [item for item in q.queue if id(item) not in drop]
+            q.queue.clear()
+            q.queue.extend(kept)
+        return len(drop)
 
 
 class Pipeline:
@@ -148,12 +147,15 @@ class Pipeline:
                 continue
 
     def _offer(self, q: queue.Queue, item) -> None:
-        """Live mode: put without waiting; when the queue already holds its share of frames,
-        drop the oldest frame. Audio packets are never dropped (a gap in sound is heard)."""
+        """Live mode: put without waiting. Frames that have waited longer than a quarter of the
+        latency budget are dropped (and counted), and so are the oldest beyond a hard cap; a
+        burst of fresh frames (what the source buffered while it was being opened) is kept.
+        Audio packets are never dropped: a gap in sound is heard."""
         if self._stop.is_set():
             raise _Stopped
         if isinstance(item, av.VideoFrame):
-            while _frames_waiting(q) >= self._live_depth and _drop_oldest_frame(q):
+            stale = time.perf_counter() - self.live.max_latency / 4
+            for _ in range(_drop_frames(q, arrived_before=stale, keep=self._live_depth - 1)):
                 self.metrics.frame_dropped()
         q.put_nowait(item)
 
