@@ -17,7 +17,6 @@ naming the stage. On any failure or interruption the sink deletes its partial fi
 from __future__ import annotations
 
 import dataclasses
-import math
 import queue
 import threading
 import time
@@ -30,6 +29,7 @@ from .color import model_input
 from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
+from .live_queue import drop_frames, live_depth
 from .metrics import LiveMetrics
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
@@ -84,29 +84,6 @@ class Summary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-def _live_depth(batch_size: int, live: LiveConfig, info) -> int:
-    """The most frames the live decode queue holds (a memory bound; frames are dropped for
-    their age long before it is reached unless a burst arrives)."""
-    rate = float(getattr(info, "rate", None) or 25)
-    return max(8, 2 * batch_size, math.ceil(2 * rate * live.max_latency))
-
-
-def _drop_frames(q: queue.Queue, *, arrived_before: float, keep: int) -> int:
-    """Remove the video frames in ``q`` that arrived before ``arrived_before``
-    (``time.perf_counter``), then the oldest until at most ``keep`` remain; packets stay.
-    Returns how many were removed."""
-    with q.mutex:
-        frames = [item for item in q.queue if isinstance(item, av.VideoFrame)]
-        stale = [f for f in frames if isinstance(f.opaque, float) and f.opaque < arrived_before]
-        fresh = [f for f in frames if f not in stale]
-        drop = {id(f) for f in stale + fresh[: max(0, len(fresh) - keep)]}
-        if drop:
-            kept = [item for item in q.queue if id(item) not in drop]
-            q.queue.clear()
-            q.queue.extend(kept)
-        return len(drop)
-
-
 class Pipeline:
     """One run of source -> model -> sink. Build it, call :meth:`run` once."""
 
@@ -124,7 +101,7 @@ class Pipeline:
         self._live_depth = 0
         if live:  # shallow queues: in live mode waiting frames are latency
             queue_batches = 1
-            self._live_depth = _live_depth(batch_size, live, getattr(source, "info", None))
+            self._live_depth = live_depth(batch_size, live, getattr(source, "info", None))
             frames_depth = 0  # _offer bounds the frames; audio packets are small and never wait
         self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
         self._stop = threading.Event()
@@ -155,7 +132,7 @@ class Pipeline:
             raise _Stopped
         if isinstance(item, av.VideoFrame):
             stale = time.perf_counter() - self.live.max_latency / 4
-            for _ in range(_drop_frames(q, arrived_before=stale, keep=self._live_depth - 1)):
+            for _ in range(drop_frames(q, arrived_before=stale, keep=self._live_depth - 1)):
                 self.metrics.frame_dropped()
         q.put_nowait(item)
 
