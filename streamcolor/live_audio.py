@@ -47,7 +47,7 @@ def carries(format_name: str, codec: str) -> bool:
 class AudioRoute:
     """Adds the audio stream to ``container`` (before its header) and muxes packets into it."""
 
-    def __init__(self, container, template, *, strict: bool = False) -> None:
+    def __init__(self, container, template) -> None:
         self.container = container
         self.source_codec = template.codec_context.name
         fmt = container.format.name
@@ -59,9 +59,6 @@ class AudioRoute:
                 return
             except (ValueError, av.FFmpegError):
                 pass  # the muxer refuses it (e.g. G.711 in Matroska): convert
-        if strict:
-            raise OutputError(f"{fmt} output cannot carry the source's {self.source_codec} "
-                              "audio; allow conversion or write .mkv")
         self._open_conversion(template, _CONVERT_TO.get(fmt.split(",")[0], "aac"))
         self.note = (f"live audio {self.source_codec} {template.codec_context.sample_rate} Hz "
                      f"is converted to {self.stream.codec_context.name} for the {fmt} output "
