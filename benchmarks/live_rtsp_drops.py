@@ -25,7 +25,6 @@ HERE = pathlib.Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "tests"))
 
 from live_servers import RtspServer  # noqa: E402
-
 from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize  # noqa: E402
 
 
