@@ -5,9 +5,10 @@
 
 Starts GStreamer's RTSP server (tests/servers/rtsp_server.py, under Debian's python3-gi) on
 loopback serving a live 25 fps grey pattern (and a G.711 tone), and runs the CLI's live
-path (batch 1, x264 veryfast zerolatency) into an MKV for each run. Prints, per run: frames,
-dropped, latency p50/p95/max and, with audio, the start gap and length difference of the
-two streams as Debian's ffprobe reads them; then the median of each.
+path (batch 1, x264 veryfast zerolatency) into an MKV for each run. Prints, per run:
+frames, dropped (in all, and in the first 2 s), latency p50/p95/max and, with audio, the
+start gap and length difference of the two streams as Debian's ffprobe reads them; then
+the median of each.
 Run it with PYTHONPATH pointing at another checkout to compare two versions side by side.
 """
 
@@ -48,14 +49,22 @@ def _stream_span(path: pathlib.Path) -> dict[str, tuple[float, float]]:
 def run_once(args, tmp: pathlib.Path, index: int) -> dict:
     server = RtspServer(size=args.size, audio=None if args.audio == "none" else args.audio)
     out = tmp / f"run{index}.mkv"
+    start = {}
+
+    def progress(p) -> None:  # drops in the first 2 s: the start, apart from the rest
+        if "dropped" not in start and p.snapshot and p.elapsed >= 2.0:
+            start["dropped"] = p.snapshot()["dropped"]
+
     try:
         summary = colorize(server.url, [out],
                            model=ModelConfig(model=args.model, provider="cpu", batch_size=1),
-                           encode=EncodeConfig(), pipeline=PipelineConfig(duration=args.seconds))
+                           encode=EncodeConfig(), pipeline=PipelineConfig(duration=args.seconds),
+                           on_progress=progress)
     finally:
         server.stop()
     live = summary.live
-    row = {"frames": summary.frames, "dropped": live["dropped"], **live["latency_ms_total"]}
+    row = {"frames": summary.frames, "dropped": live["dropped"],
+           "dropped_first_2s": start.get("dropped"), **live["latency_ms_total"]}
     spans = _stream_span(out)
     if "audio" in spans and "video" in spans:
         (a0, a1), (v0, v1) = spans["audio"], spans["video"]

@@ -5,10 +5,11 @@
     lavfi:testsrc2=size=1280x720:rate=25                                          test source
 
 A :class:`LiveSource` stamps every frame with its arrival time (``frame.opaque``) and a
-wall-clock timestamp (milliseconds since the first frame, strictly increasing), so output
-timing follows the clock even across reconnections. Its first audio stream, if any, comes
-as packets stamped on the same clock: the source's own media time, shifted by one offset per
-connection, so sound and picture stay as much in sync as the source had them. When the
+timestamp in milliseconds on the run's clock, strictly increasing: the source's own media
+time shifted by one offset per connection, the offset taken from the wall clock (and taken
+again if the two drift apart), so output timing follows the clock even across
+reconnections. Its first audio stream, if any, comes as packets on the same clock, so sound
+and picture stay as much in sync as the source had them. When the
 source drops, it reconnects with exponential backoff until stopped; :meth:`LiveSource.stop`
 ends it cleanly. URLs in its messages have their passwords redacted.
 """

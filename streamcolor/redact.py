@@ -2,6 +2,7 @@
 
     rtsp://admin:secret@cam/stream           -> rtsp://admin:***@cam/stream
     rtmp://host/live?user=a&password=secret  -> rtmp://host/live?user=a&password=***
+    srt://host:9000?passphrase=secret        -> srt://host:9000?passphrase=***
 
 :func:`redact` is applied to every message, progress line, log line and metrics record that
 can hold a URL; the user name stays (it says which account), the password goes.
@@ -18,8 +19,8 @@ __all__ = ["redact", "RedactingFilter"]
 # also scheme:/user:password@, the way pathlib.Path prints a URL
 _USERINFO = re.compile(r"(?P<head>\b[a-zA-Z][a-zA-Z0-9+.-]*:/{1,2}[^\s:/@]*):(?P<secret>[^\s@/]+)@")
 # ?password=... or &token=... in a query string
-_QUERY = re.compile(r"(?P<head>[?&](?:pass(?:word|wd)?|pwd|token|key|secret|auth|sig(?:nature)?)=)"
-                    r"(?P<secret>[^&\s'\"]+)", re.IGNORECASE)
+_QUERY = re.compile(r"(?P<head>[?&](?:pass(?:word|wd|phrase)?|pwd|token|key|secret|auth"
+                    r"|sig(?:nature)?)=)(?P<secret>[^&\s'\"]+)", re.IGNORECASE)
 
 
 def redact(text: object) -> str:
