@@ -7,6 +7,9 @@ import os
 import pathlib
 from collections.abc import Callable
 
+import numpy as np
+
+from .color import PlaneSpec, chroma_planes
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig
 from .errors import InputError
 from .live import LiveSource, parse_source
@@ -38,11 +41,16 @@ def _live_mode(spec, live: LiveConfig | bool | None) -> LiveConfig | None:
 
 
 def _warm_runner(model: ModelConfig) -> ModelRunner:
-    """Load the model and run it once at each batch size live mode uses, before the source
-    is opened: a live source does not wait, and a cold first call costs frames."""
+    """Load the model and run the colour path a few times at each batch size live mode uses,
+    before the source is opened: a live source does not wait, and cold first calls (the
+    model's, OpenCV's Lab tables) cost about 100 ms, which is frames."""
     runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
     for size in sorted({1, model.batch_size}):
-        runner.warmup(size)
+        for _ in range(3):
+            runner.warmup(size)
+    ab = runner.run(np.full((1, 1, runner.input_size, runner.input_size), 50, np.float32))
+    for spec in (PlaneSpec(), PlaneSpec(full_range=True)):
+        chroma_planes(np.full((16, 16), 128, np.uint8), ab[0], (8, 8), spec)
     return runner
 
 
