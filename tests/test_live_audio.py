@@ -175,3 +175,51 @@ def test_password_stays_out_of_progress_summary_and_metrics(tmp_path, model_path
     assert lines and all(line["source"].startswith("rtsp://admin:***@") for line in lines)
     assert "latency p50" in result.stderr and "admin:***@" in result.stderr
     assert "s3cr3t" not in result.stderr + metrics.read_text()
+
+
+def _pts(ffprobe, path) -> dict[str, list[float]]:
+    probe = ffprobe(path, "-show_streams", "-show_packets", "-show_entries",
+                    "packet=stream_index,pts_time:stream=index,codec_type")
+    kinds = {s["index"]: s["codec_type"] for s in probe["streams"]}
+    found: dict[str, list[float]] = {}
+    for packet in probe["packets"]:
+        if "pts_time" in packet:
+            found.setdefault(kinds[packet["stream_index"]], []).append(float(packet["pts_time"]))
+    return found
+
+
+def _gap(times: list[float]) -> tuple[float, float]:
+    """(start, end) of the longest pause between consecutive timestamps."""
+    return max(zip(times, times[1:], strict=False), key=lambda pair: pair[1] - pair[0])
+
+
+def test_a_camera_restart_leaves_one_gap_in_sound_and_picture_alike(tmp_path, model_path,
+                                                                     ffprobe):
+    import threading
+
+    server = RtspServer(audio="pcma")
+    out = tmp_path / "restart.mkv"
+    result = {}
+
+    def run():
+        result["summary"] = colorize(server.url, [out], model=model(model_path), encode=FAST,
+                                     pipeline=PipelineConfig(duration=9.0))
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    try:
+        time.sleep(3.0)
+        server.stop()  # the camera reboots ...
+        time.sleep(1.5)
+        server.start()  # ... and comes back on the same address
+        worker.join(timeout=40)
+    finally:
+        server.stop()
+    assert result["summary"].live["reconnects"] >= 1
+    pts = _pts(ffprobe, out)
+    for times in pts.values():
+        assert times == sorted(times), "timestamps never go back"
+    (video_from, video_to), (audio_from, audio_to) = _gap(pts["video"]), _gap(pts["audio"])
+    assert video_to - video_from > 1.0, "the outage shows as a pause, not squeezed out"
+    assert abs(video_from - audio_from) <= 0.3 and abs(video_to - audio_to) <= 0.3
+    assert pts["video"][-1] > video_to + 2 and pts["audio"][-1] > audio_to + 2
