@@ -21,6 +21,7 @@ from .cli_report import LiveReporter, ProgressBar, summary_line
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import StreamcolorError, describe
 from .live import parse_source
+from .redact import RedactingFilter, redact
 
 __all__ = ["main"]
 
@@ -199,7 +200,8 @@ def _add_models_command(commands) -> None:
 def _run_colorize(args) -> int:
     quiet = args.quiet
     live = args.live or parse_source(args.input).live
-    reporter = LiveReporter(quiet=quiet, json_path=args.metrics_json) if live else None
+    reporter = (LiveReporter(quiet=quiet, json_path=args.metrics_json, source=args.input)
+                if live else None)
     bar = None if quiet or live else ProgressBar()
 
     def announce(runner, sink) -> None:
@@ -209,8 +211,10 @@ def _run_colorize(args) -> int:
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
                   f"{runner.input_size} px) on {runner.provider}"
                   + (f"; video encoder {codecs}" if codecs else ""), file=sys.stderr)
+            if live:
+                print(redact(f"live from {args.input}"), file=sys.stderr)
             for note in sink.notes:
-                print(f"note: {note}", file=sys.stderr)
+                print(redact(f"note: {note}"), file=sys.stderr)
 
     summary = None
     try:
@@ -333,9 +337,20 @@ def _log_to_stderr(args) -> None:
     if not any(isinstance(h.formatter, _Prefixed) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(_Prefixed())
+        handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
     debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
     logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
+def _debug_logging() -> None:
+    """FFmpeg's log on stderr, with URL passwords redacted."""
+    import av.logging
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    logging.getLogger().addHandler(handler)
+    av.logging.set_level(av.logging.VERBOSE)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -346,9 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):
-        import av.logging
-
-        av.logging.set_level(av.logging.VERBOSE)
+        _debug_logging()
     try:
         with _sigterm_unwinds():
             return _dispatch(args)
@@ -361,5 +374,5 @@ def main(argv: list[str] | None = None) -> int:
     except (StreamcolorError, OSError) as error:
         if getattr(args, "debug", False):
             raise
-        print(f"streamcolor: error: {describe(error)}", file=sys.stderr)
+        print(redact(f"streamcolor: error: {describe(error)}"), file=sys.stderr)
         return 1

@@ -29,6 +29,7 @@ from .color import model_input
 from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
+from .live_queue import drop_frames, live_depth
 from .metrics import LiveMetrics
 from .runtime.binding import InFlight
 from .temporal import Stabilizer
@@ -100,9 +101,12 @@ class Pipeline:
         self.live = live
         self.metrics = LiveMetrics() if live else None
         self._graceful = False
+        frames_depth = max(2, batch_size * queue_batches)
+        self._live_depth = 0
         if live:  # shallow queues: in live mode waiting frames are latency
             queue_batches = 1
-        frames_depth = max(2, batch_size * queue_batches)
+            self._live_depth = live_depth(batch_size, live, getattr(source, "info", None))
+            frames_depth = 0  # _offer bounds the frames; audio packets are small and never wait
         self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
         self._stop = threading.Event()
         self._error: tuple[str, BaseException] | None = None
@@ -124,20 +128,17 @@ class Pipeline:
                 continue
 
     def _offer(self, q: queue.Queue, item) -> None:
-        """Live mode: put without waiting; if the queue is full, drop its oldest frame."""
-        while True:
-            if self._stop.is_set():
-                raise _Stopped
-            try:
-                q.put_nowait(item)
-                return
-            except queue.Full:
-                pass
-            try:
-                q.get_nowait()
+        """Live mode: put without waiting. Frames that have waited longer than a quarter of the
+        latency budget are dropped (and counted), and so are the oldest beyond a hard cap; a
+        burst of fresh frames (what the source buffered while it was being opened) is kept.
+        Audio packets are never dropped: a gap in sound is heard."""
+        if self._stop.is_set():
+            raise _Stopped
+        if isinstance(item, av.VideoFrame):
+            stale = time.perf_counter() - self.live.max_latency / 4
+            for _ in range(drop_frames(q, arrived_before=stale, keep=self._live_depth - 1)):
                 self.metrics.frame_dropped()
-            except queue.Empty:
-                pass
+        q.put_nowait(item)
 
     def _items(self, q: queue.Queue, deadline: Callable[[], float | None] | None = None):
         """Items until the end marker; ``_TIMEOUT`` whenever ``deadline()`` has passed."""
@@ -378,7 +379,7 @@ class Pipeline:
             while not event.wait(_POLL):
                 self._samples += 1
                 for i, q in enumerate(self._queues):
-                    self._fill[i] += q.qsize() / q.maxsize
+                    self._fill[i] += q.qsize() / (q.maxsize or self._live_depth or 1)
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now

@@ -23,6 +23,7 @@ from .config import EncodeConfig
 from .encoders import choose_encoder, encoder_options, video_encoder
 from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from .frames import FramePlan, has_alpha, plan_formats
+from .redact import redact
 from .sources import FileSource
 from .streamplan import plan_streams, stream_label
 from .transcode import add_converted_stream
@@ -57,9 +58,11 @@ class FileSink:
     """Encodes colorized frames into ``path`` and copies every other stream of ``source``."""
 
     def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig, *,
-                 format: str | None = None, options: dict[str, str] | None = None) -> None:
+                 format: str | None = None, options: dict[str, str] | None = None,
+                 add_streams=None) -> None:
         """Open ``path`` for writing. A URL (``format`` given, e.g. ``flv`` for RTMP) is written
-        in place as a stream; a file is written to a temporary name and renamed by commit()."""
+        in place as a stream; a file is written to a temporary name and renamed by commit().
+        ``add_streams(container)``, if given, adds more streams before the header is written."""
         self.url = str(path) if format else None
         self.seconds = {"encode": 0.0, "mux": 0.0}  # busy time, for benchmarks
         self.path = pathlib.Path(path)
@@ -76,6 +79,8 @@ class FileSink:
             self.video = self._add_video(source, encode)
             self._add_copies(source, encode.incompatible)
             self._copy_container_tags(source)
+            if add_streams is not None:
+                add_streams(self.container)
             self._start()
         except BaseException:
             self.abort()
@@ -106,7 +111,7 @@ class FileSink:
             if self.tmp:
                 self.tmp.unlink(missing_ok=True)
             raise OutputError(
-                f"cannot write {self.url or self.path}: {describe(error)}"
+                redact(f"cannot write {self.url or self.path}: {describe(error)}")
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
                    "write? e.g. .mkv, .mp4, .mov)")
             ) from error
@@ -217,8 +222,8 @@ class FileSink:
         except (ValueError, av.FFmpegError) as error:
             # every copied stream was tried with the muxer when planned: the encoder failed
             raise EncoderError(
-                f"cannot start writing {self.path}: {_reason(error)} (check --codec, "
-                "--encoder-option and the output container)"
+                f"cannot start writing {redact(self.url or self.path)}: {_reason(error)} "
+                "(check --codec, --encoder-option and the output container)"
             ) from error
 
     def _incompatible(self, template, error: BaseException) -> str:
