@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench gpu-check clean
 
 install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
+	# ensurepip's setuptools (65) cannot read the SPDX license string; the wheel test builds
+	# without isolation, so the venv itself needs setuptools>=77.
+	$(PY) -m pip install -q --upgrade pip 'setuptools>=77'
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
@@ -29,6 +31,11 @@ bench: install
 	cd benchmarks && ../$(PY) compare_seed.py --resolutions 720p,1080p
 	$(PY) benchmarks/memory_long.py --frames 50000
 	$(PY) benchmarks/live_latency.py --seconds 20
+
+# On a GPU machine, with that machine's own Python, from a plain checkout; installs nothing and
+# reports what is missing. Writes gpu-check/gpu_check.json and gpu-check/gpu_check.md.
+gpu-check:
+	PYTHONPATH=. $(PYTHON) benchmarks/gpu_check.py --out gpu-check
 
 clean:
 	rm -rf $(VENV) demo .pytest_cache

@@ -8,6 +8,7 @@
 __version__ = "0.1.0"
 
 from .api import colorize, colorize_file
+from .arrays import Colorizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .contract import ModelContract
 from .errors import (
@@ -37,6 +38,7 @@ __all__ = [
     "colorize_file",
     "colorize_image",
     "colorize_images",
+    "Colorizer",
     "EncodeConfig",
     "LiveConfig",
     "ModelConfig",

@@ -7,8 +7,12 @@ import os
 import pathlib
 from collections.abc import Callable
 
+import numpy as np
+
+from .color import PlaneSpec, chroma_planes
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
+from .hwaccel import check_encoder
 from .live import LiveSource, parse_source
 from .outputs import open_outputs
 from .pipeline import Pipeline, Progress, Summary
@@ -21,27 +25,35 @@ __all__ = ["colorize", "colorize_file"]
 
 
 def _live_encoding(encode: EncodeConfig, rate) -> EncodeConfig:
-    """Low-latency defaults for x264 in live mode, unless the user chose otherwise."""
-    if encode.codec != "libx264":
-        return encode
-    given = {key for key, _ in encode.options}
-    extra = [("tune", "zerolatency")] if "tune" not in given else []
-    if "g" not in given and rate:
-        extra.append(("g", str(max(1, round(2 * rate)))))  # a keyframe every 2 s for viewers
-    return dataclasses.replace(encode, preset=encode.preset or "veryfast",
-                               options=encode.options + tuple(extra))
+    """Low-latency encoder settings (chosen per encoder by :mod:`streamcolor.encoders`)."""
+    return dataclasses.replace(encode, live=True)
 
 
-def _open_source(input, pipeline: PipelineConfig, live: LiveConfig | bool | None,
-                 rtsp_transport: str):
-    spec = parse_source(str(input), rtsp_transport=rtsp_transport)
+def _live_mode(spec, live: LiveConfig | bool | None) -> LiveConfig | None:
     if live is None or live is False:
-        live = LiveConfig() if spec.live and live is None else None
-    elif live is True:
-        live = LiveConfig()
+        return LiveConfig() if spec.live and live is None else None
+    return LiveConfig() if live is True else live
+
+
+def _warm_runner(model: ModelConfig) -> ModelRunner:
+    """Load the model and run the colour path a few times at each batch size live mode uses,
+    before the source is opened: a live source does not wait, and cold first calls (the
+    model's, OpenCV's Lab tables) cost about 100 ms, which is frames."""
+    runner = ModelRunner.for_config(model)
+    for size in sorted({1, model.batch_size}):
+        for _ in range(3):
+            runner.warmup(size)
+    ab = runner.run(np.full((1, 1, runner.input_size, runner.input_size), 50, np.float32))
+    for spec in (PlaneSpec(), PlaneSpec(full_range=True)):
+        chroma_planes(np.full((16, 16), 128, np.uint8), ab[0], (8, 8), spec)
+    return runner
+
+
+def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None):
     if live is None:
         return FileSource(input, start=pipeline.start, duration=pipeline.duration,
-                          on_decode_error=pipeline.on_decode_error), None
+                          on_decode_error=pipeline.on_decode_error,
+                          hwaccel=pipeline.hwaccel), None
     if pipeline.start:
         raise InputError("--start applies to files; a live source starts now")
     return LiveSource(spec, duration=pipeline.duration), live
@@ -70,9 +82,14 @@ def colorize(
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
             check_output_path(pathlib.Path(target), [pathlib.Path(input)])
-    source, live = _open_source(input, pipeline, live, rtsp_transport)
+    check_encoder(encode.codec)
+    spec = parse_source(str(input), rtsp_transport=rtsp_transport)
+    live = _live_mode(spec, live)
+    runner = _warm_runner(model) if live else None
+    source, live = _open_source(input, spec, pipeline, live)
     with source:
-        runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+        if runner is None:
+            runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)

@@ -154,7 +154,7 @@ def run_bench(*, input: str | None, model: ModelConfig, batch_sizes: list[int],
     if unknown:
         raise ValueError(f"unknown resolution {unknown[0]!r}: choose from "
                          f"{', '.join(RESOLUTIONS)}")
-    runner = ModelRunner(model.model, provider=model.provider, threads=model.threads)
+    runner = ModelRunner.for_config(model)
     model_fps = {b: model_only_fps(runner, b) for b in batch_sizes}
     del runner
     cells = []

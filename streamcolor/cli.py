@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import pathlib
 import re
 import signal
@@ -21,6 +22,7 @@ from .cli_report import LiveReporter, ProgressBar, summary_line
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import StreamcolorError, describe
 from .live import parse_source
+from .redact import RedactingFilter, redact
 
 __all__ = ["main"]
 
@@ -63,6 +65,11 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                        "list` (default: streamcolor-compact, bundled)")
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
+    group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
+                       help="auto: fp16 on a GPU (TensorRT), fp32 otherwise")
+    group.add_argument("--frame-graphs", action="store_true", default=None,
+                       help="run the per-frame colour math as ONNX graphs on the model's "
+                       "provider (automatic on GPUs)")
     group.add_argument("--batch-size", type=_positive, metavar="N",
                        help="frames per model call (default: 8; 1 in live mode, where a batch "
                        "waits for its frames to arrive)")
@@ -87,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_eval_parser(commands)
+    doctor = commands.add_parser("doctor", help="what this machine offers (GPU, libraries, "
+                                 "codecs) and the one command that fixes each gap")
+    doctor.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     return parser
 
 
@@ -111,6 +121,9 @@ def _add_colorize_parser(commands) -> None:
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
+    span.add_argument("--hwaccel", choices=("auto", "cuda", "none"), default="auto",
+                      help="decode files on the GPU (NVDEC): auto where it works (default), "
+                      "cuda or fail, none")
     _add_temporal_options(video)
     _add_live_options(video)
     add_job_options(video)
@@ -136,13 +149,23 @@ def _add_temporal_options(video) -> None:
 
 def _add_encoding_options(video) -> None:
     enc = video.add_argument_group("encoding")
-    enc.add_argument("--codec", default="libx264", help="video encoder (default: libx264)")
+    enc.add_argument("--codec", help="video encoder (default: per container: libvpx-vp9 for "
+                     ".webm, libx264 for .mp4/.mov/.mkv and streams, else FFmpeg's default)")
     quality = enc.add_mutually_exclusive_group()
     quality.add_argument("--crf", type=float, help="constant quality (default for x264: 18)")
     quality.add_argument("--bitrate", type=_bitrate, help="target bitrate, e.g. 5M")
     enc.add_argument("--preset", help="encoder preset, e.g. slow, medium, veryfast")
     enc.add_argument("--encoder-option", type=_key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option; repeatable")
+    copies = enc.add_mutually_exclusive_group()
+    copies.add_argument("--copy-strict", action="store_const", const="strict",
+                        dest="incompatible", default="convert",
+                        help="a stream the output container cannot hold is an error instead "
+                        "of being converted (e.g. AAC -> Opus in .webm, SubRip -> mov_text "
+                        "in .mp4)")
+    copies.add_argument("--drop-incompatible", action="store_const", const="drop",
+                        dest="incompatible", help="leave out streams the output container can "
+                        "hold neither as they are nor converted (e.g. bitmap subtitles in .mp4)")
 
 
 def _add_live_options(video) -> None:
@@ -183,27 +206,35 @@ def _run_colorize(args) -> int:
     args.input = args.input[0]
     quiet = args.quiet
     live = args.live or parse_source(args.input).live
-    reporter = LiveReporter(quiet=quiet, json_path=args.metrics_json) if live else None
+    reporter = (LiveReporter(quiet=quiet, json_path=args.metrics_json, source=args.input)
+                if live else None)
     bar = None if quiet or live else ProgressBar()
 
     def announce(runner, sink) -> None:
         if not quiet:
             c = runner.contract
+            codecs = ", ".join(dict.fromkeys(getattr(sink, "codecs", [])))
             print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
-                  f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+                  f"{runner.input_size} px) on {runner.provider}"
+                  + (f"; video encoder {codecs}" if codecs else ""), file=sys.stderr)
+            if live:
+                print(redact(f"live from {args.input}"), file=sys.stderr)
             for note in sink.notes:
-                print(f"note: {note}", file=sys.stderr)
+                print(redact(f"note: {note}"), file=sys.stderr)
 
     summary = None
     try:
         summary = colorize(
             args.input, args.output,
-            model=ModelConfig(model=args.model, provider=args.provider,
+            model=ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
+                              frame_graphs=args.frame_graphs,
                               batch_size=args.batch_size or (1 if live else 8)),
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
-                                preset=args.preset, options=tuple(args.encoder_option)),
+                                preset=args.preset, options=tuple(args.encoder_option),
+                                incompatible=args.incompatible),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
-                                    on_decode_error=args.on_decode_error),
+                                    on_decode_error=args.on_decode_error,
+                                    hwaccel=args.hwaccel),
             temporal=TemporalConfig(enabled=args.temporal == "on",
                                     strength=args.temporal_strength),
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
@@ -225,7 +256,7 @@ def _run_image(args) -> int:
     from .runtime import ModelRunner
 
     source = pathlib.Path(args.input)
-    runner = ModelRunner(args.model, provider=args.provider)
+    runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
     started = time.perf_counter()
     if source.is_dir():
         suffix = "." + args.format.lstrip(".") if args.format else None
@@ -248,11 +279,23 @@ def _run_image(args) -> int:
     return 0
 
 
+def _run_doctor(args) -> int:
+    import json
+
+    from .doctor import collect, cpu_path_works, render
+
+    report = collect()
+    print(json.dumps(report, indent=2) if args.json else render(report))
+    return 0 if cpu_path_works(report) else 1
+
+
 def _dispatch(args) -> int:
     if args.command == "colorize":
         return _run_colorize(args)
     if args.command == "image":
         return _run_image(args)
+    if args.command == "doctor":
+        return _run_doctor(args)
     if args.command == "bench":
         from .cli_bench import run_bench_command
 
@@ -287,17 +330,45 @@ def _sigterm_unwinds():
         signal.signal(signal.SIGTERM, previous)
 
 
+class _Prefixed(logging.Formatter):
+    """The library's log records as streamcolor's one-line notes and warnings."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "note" if record.levelno < logging.WARNING else record.levelname.lower()
+        return f"streamcolor: {kind}: {record.getMessage()}"
+
+
+def _log_to_stderr(args) -> None:
+    logger = logging.getLogger("streamcolor")
+    if not any(isinstance(h.formatter, _Prefixed) for h in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_Prefixed())
+        handler.addFilter(RedactingFilter())
+        logger.addHandler(handler)
+    debug, quiet = getattr(args, "debug", False), getattr(args, "quiet", False)
+    logger.setLevel(logging.DEBUG if debug else logging.ERROR if quiet else logging.INFO)
+
+
+def _debug_logging() -> None:
+    """FFmpeg's log on stderr, with URL passwords redacted."""
+    import av.logging
+
+    handler = logging.StreamHandler()
+    handler.addFilter(RedactingFilter())
+    logging.getLogger().addHandler(handler)
+    av.logging.set_level(av.logging.VERBOSE)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv, args.usage_error = list(sys.argv[1:] if argv is None else argv), parser.error
+    _log_to_stderr(args)
     if args.command == "colorize" and not args.output and not args.preview:
         parser.error("colorize needs -o OUTPUT (repeatable) or --preview")
     if getattr(args, "debug", False):
-        import av.logging
-
-        av.logging.set_level(av.logging.VERBOSE)
+        _debug_logging()
     try:
         with _sigterm_unwinds():
             return _dispatch(args)
@@ -310,5 +381,5 @@ def main(argv: list[str] | None = None) -> int:
     except (StreamcolorError, OSError) as error:
         if getattr(args, "debug", False):
             raise
-        print(f"streamcolor: error: {describe(error)}", file=sys.stderr)
+        print(redact(f"streamcolor: error: {describe(error)}"), file=sys.stderr)
         return 1

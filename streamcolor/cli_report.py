@@ -11,6 +11,7 @@ import sys
 import time
 
 from .pipeline import Progress, Summary
+from .redact import redact
 
 __all__ = ["ProgressBar", "LiveReporter", "summary_line", "live_line"]
 
@@ -60,8 +61,10 @@ def live_line(m: dict) -> str:
 class LiveReporter:
     """Prints live metrics every ``interval`` seconds and appends them to a JSON-lines file."""
 
-    def __init__(self, *, quiet: bool, json_path: str | None, interval: float = 5.0) -> None:
+    def __init__(self, *, quiet: bool, json_path: str | None, interval: float = 5.0,
+                 source: str | None = None) -> None:
         self.quiet = quiet
+        self.source = redact(source) if source else None
         self.interval = interval
         self.last = time.monotonic()
         self.json = open(json_path, "a", encoding="utf-8") if json_path else None
@@ -78,7 +81,8 @@ class LiveReporter:
 
     def write(self, metrics: dict) -> None:
         if self.json:
-            self.json.write(json.dumps(metrics) + "\n")
+            record = {"source": self.source, **metrics} if self.source else metrics
+            self.json.write(json.dumps(record) + "\n")
             self.json.flush()
 
     def close(self, summary: Summary | None) -> None:
@@ -92,7 +96,7 @@ def summary_line(summary: Summary, outputs: list[str]) -> str:
     """The one-line summary of a run."""
     errors = summary.decode_errors
     skipped = f", {errors} decode error{'s' * (errors != 1)} skipped" if errors else ""
-    target = ", ".join(outputs) if outputs else "preview"
+    target = ", ".join(redact(o) for o in outputs) if outputs else "preview"
     line = (f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
             f"({summary.fps:.1f} fps, {summary.provider}){skipped} -> {target}")
     if summary.live:

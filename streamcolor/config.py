@@ -6,24 +6,34 @@ import dataclasses
 
 __all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig", "TemporalConfig"]
 
-_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "x264-params", "x265-params")
+_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x264-params",
+                 "x265-params")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EncodeConfig:
-    """The video encoder. ``crf`` and ``bitrate`` are exclusive; with neither, and no
-    rate-control option of the user's own (qp, b, x264-params...), encoders that have a CRF
-    get CRF 18."""
+    """The video encoder and what to do with streams the output cannot hold.
 
-    codec: str = "libx264"
+    ``codec`` None picks one per output container (see :mod:`streamcolor.encoders`). ``crf``
+    and ``bitrate`` are exclusive; with neither, and no rate-control option of the user's own
+    (qp, b, x264-params...), encoders that have a CRF get a high-quality default (18 for x264).
+    ``incompatible``: a copied stream the output container cannot hold is ``"convert"``-ed
+    (announced; an error if it cannot be), an error (``"strict"``), or converted where it can
+    be and left out where not (``"drop"``, announced). ``live`` adds low-latency settings."""
+
+    codec: str | None = None
     crf: float | None = None
     bitrate: int | None = None
     preset: str | None = None
     options: tuple[tuple[str, str], ...] = ()
+    incompatible: str = "convert"
+    live: bool = False
 
     def __post_init__(self) -> None:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("give --crf or --bitrate, not both")
+        if self.incompatible not in ("convert", "strict", "drop"):
+            raise ValueError("incompatible must be 'convert', 'strict' or 'drop'")
 
     def codec_options(self) -> dict[str, str]:
         """Options passed to the encoder (CRF 18 by default for encoders that take a CRF)."""
@@ -41,12 +51,15 @@ class EncodeConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelConfig:
-    """Which model runs where. ``model`` is a path to an ONNX file or a registry name."""
+    """Which model runs where. ``model`` is a path to an ONNX file or a registry name;
+    ``precision`` is auto (fp16 on a GPU), fp32, fp16 or int8."""
 
     model: str | None = None
     provider: str = "auto"
     batch_size: int = 8
     threads: int = 0
+    precision: str = "auto"
+    frame_graphs: bool | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
@@ -55,12 +68,14 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Queue depth between stages (in batches) and what to do with damaged input."""
+    """Queue depth between stages (in batches), what to do with damaged input, and where
+    files are decoded (``hwaccel``: auto, cuda or none)."""
 
     queue_batches: int = 2
     on_decode_error: str = "stop"
     start: float | None = None
     duration: float | None = None
+    hwaccel: str = "auto"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

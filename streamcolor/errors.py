@@ -23,6 +23,8 @@ Messages are one line that says what went wrong and, where there is one, what to
 
 from __future__ import annotations
 
+from .redact import redact
+
 __all__ = [
     "StreamcolorError",
     "InputError",
@@ -91,7 +93,7 @@ class StageError(StreamcolorError, RuntimeError):
     """A pipeline stage failed; ``stage`` names it, ``__cause__`` is the original error."""
 
     def __init__(self, stage: str, error: BaseException) -> None:
-        super().__init__(f"{stage} stage failed: {describe(error)}")
+        super().__init__(redact(f"{stage} stage failed: {describe(error)}"))
         self.stage = stage
         self.error = error
 

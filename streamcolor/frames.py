@@ -17,10 +17,13 @@ import numpy as np
 from .color import PlaneSpec, chroma_planes
 
 __all__ = [
-    "FramePlan", "plan_formats", "working_format", "plane_array", "plane_spec", "colorize_frame",
+    "FramePlan", "plan_formats", "has_alpha", "working_format", "to_working", "plane_array",
+    "plane_spec",
+    "colorize_frame",
 ]
 
 _PLANAR_YUV = re.compile(r"^yuv(420|422|444|440|411|410)p(9|10|12|14|16)?(le)?$")
+_PLANAR_YUVA = re.compile(r"^yuva(420|422|444)p(9|10|12|16)?(le)?$")
 _FULL_RANGE_YUV = re.compile(r"^yuvj(420|422|444|440|411)p$")
 _GRAY = re.compile(r"^gray(9|10|12|14|16)?(le)?$")
 _SEMI_PLANAR = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le",
@@ -37,20 +40,42 @@ class FramePlan:
     built: str
     encoded: str
     full_range: bool
+    alpha: bool = False  # the alpha plane is carried (built frames copy it bit for bit)
 
 
 def _bits(fmt: str) -> int:
     return av.VideoFormat(fmt).components[0].bits
 
 
+def has_alpha(fmt: str) -> bool:
+    """True for pixel formats with an alpha channel (yuva*, rgba, argb, ya8, gbrap...)."""
+    return len(av.VideoFormat(fmt).components) in (2, 4)
+
+
 def working_format(decoded: str) -> str:
     """The format a decoded frame is brought to: planar formats stay as decoded (so their
-    luma is the decoder's own; full-range yuvj is not range-converted), others are converted."""
+    luma is the decoder's own; full-range yuvj is not range-converted), others are converted;
+    alpha is kept (RGBA and the like become planar Y'CbCr with alpha)."""
     if _PLANAR_YUV.match(decoded) or _GRAY.match(decoded) or _FULL_RANGE_YUV.match(decoded):
+        return decoded
+    if _PLANAR_YUVA.match(decoded):
         return decoded
     if decoded in _SEMI_PLANAR:
         return _SEMI_PLANAR[decoded]
-    return "yuv444p" if _bits(decoded) <= 8 else "yuv444p16le"
+    alpha = "a" if has_alpha(decoded) else ""
+    return f"yuv{alpha}444p" if _bits(decoded) <= 8 else f"yuv{alpha}444p16le"
+
+
+def to_working(frame: av.VideoFrame, working: str) -> av.VideoFrame:
+    """``frame`` converted to ``working``; an RGB frame's alpha is carried bit for bit
+    (swscale rounds alpha when it converts RGB to Y'CbCr, but not when it only repacks)."""
+    out = frame.reformat(format=working)
+    if frame.format.is_rgb and has_alpha(frame.format.name) and has_alpha(working):
+        wide = _bits(working) > 8
+        planar = frame.reformat(format="gbrap16le" if wide else "gbrap")
+        dtype = np.uint16 if wide else np.uint8
+        plane_array(out.planes[3], dtype)[:] = plane_array(planar.planes[3], dtype)
+    return out
 
 
 def _colour_format(working: str) -> str:
@@ -61,6 +86,9 @@ def _colour_format(working: str) -> str:
         return f"yuv{m.group(1)}p"
     return working
 
+
+# Formats an encoder lists but refuses without -strict experimental.
+_EXPERIMENTAL = {"libvpx-vp9": ("yuva422p", "yuva444p")}
 
 # Encoders that refuse odd picture sizes for subsampled chroma.
 EVEN_SIZE_ENCODERS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc", "libsvtav1")
@@ -81,6 +109,13 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
     working = working_format(decoded)
     full_range = bool(_FULL_RANGE_YUV.match(working))
     wanted = _colour_format(working)
+    if _PLANAR_YUVA.match(wanted):
+        usable = encoder_formats and [f for f in encoder_formats
+                                      if f not in _EXPERIMENTAL.get(encoder, ())]
+        plan = _alpha_plan(decoded, working, wanted, usable or encoder_formats)
+        if plan is not None:
+            return plan
+        wanted = wanted.replace("yuva", "yuv", 1)  # the encoder cannot hold alpha
     if odd_size and encoder in EVEN_SIZE_ENCODERS:
         wanted = _full_chroma(wanted)
     if not encoder_formats or wanted in encoder_formats:
@@ -94,6 +129,30 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
                          encoded=same_depth[0], full_range=full_range)
     return FramePlan(decoded=decoded, working=working, built=wanted, encoded=encoder_formats[0],
                      full_range=full_range)
+
+
+def _alpha_plan(decoded: str, working: str, wanted: str,
+                encoder_formats: list[str] | None) -> FramePlan | None:
+    """Formats that keep alpha: built in the encoder's own Y'CbCrA format of the same depth
+    where it has one (luma and alpha copied), else converted to its alpha format; None if
+    the encoder has no format with alpha."""
+    def plan(built: str, encoded: str) -> FramePlan:
+        return FramePlan(decoded=decoded, working=working, built=built, encoded=encoded,
+                         full_range=False, alpha=True)
+
+    if not encoder_formats or wanted in encoder_formats:
+        return plan(wanted, wanted)
+    order = {"420": 0, "422": 1, "444": 2}
+    same = sorted((f for f in encoder_formats
+                   if _PLANAR_YUVA.match(f) and _bits(f) == _bits(wanted)),
+                  key=lambda f: order[_PLANAR_YUVA.match(f).group(1)])
+    if same:
+        return plan(same[0], same[0])
+    with_alpha = [f for f in encoder_formats if has_alpha(f)]
+    if not with_alpha:
+        return None
+    with_alpha.sort(key=lambda f: abs(_bits(f) - _bits(wanted)))
+    return plan(wanted, with_alpha[0])
 
 
 def plane_array(plane, dtype: np.dtype) -> np.ndarray:
@@ -122,8 +181,10 @@ def _copy_properties(src: av.VideoFrame, dst: av.VideoFrame, plan: FramePlan) ->
     dst.opaque = src.opaque
 
 
-def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.VideoFrame:
-    """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab."""
+def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
+                   chroma=None) -> av.VideoFrame:
+    """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab by
+    ``chroma`` (default :func:`color.chroma_planes`; the runner's frame graphs on a GPU)."""
     spec = plane_spec(frame, plan)
     dtype = spec.dtype
     if frame.format.name == plan.built and not plan.full_range:
@@ -132,10 +193,12 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan) -> av.
     else:
         out = av.VideoFrame(frame.width, frame.height, plan.built)
         plane_array(out.planes[0], dtype)[:] = plane_array(frame.planes[0], dtype)
+        if plan.alpha:
+            plane_array(out.planes[3], dtype)[:] = plane_array(frame.planes[3], dtype)
         _copy_properties(frame, out, plan)
     luma = plane_array(out.planes[0], dtype)
     chroma_shape = (out.planes[1].height, out.planes[1].width)
-    cb, cr = chroma_planes(luma, ab, chroma_shape, spec)
+    cb, cr = (chroma or chroma_planes)(luma, ab, chroma_shape, spec)
     plane_array(out.planes[1], dtype)[:] = cb
     plane_array(out.planes[2], dtype)[:] = cr
     if plan.encoded != plan.built:

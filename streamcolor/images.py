@@ -1,7 +1,9 @@
 """Still images: one file or a folder tree, colorized with the same colour path as video.
 
 The picture's luma (BT.601 full range, as JPEG defines it) is kept; chroma comes from the
-model at full resolution. Output keeps the input's pixel size, bit depth and alpha channel.
+model at full resolution. Output keeps the input's pixel size, bit depth and alpha channel,
+displays the way the input does (EXIF orientation applied), and carries EXIF, the ICC
+profile and the resolution (DPI) where its format holds them (:mod:`.photo_meta`).
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from collections.abc import Callable, Iterator
 import cv2
 import numpy as np
 
+from .arrays import compose, picture_spec, split_luma
 from .atomic import temporary_beside
-from .color import PlaneSpec, chroma_planes, model_input
+from .color import model_input
 from .errors import InputError, InputNotFoundError, OutputError
+from .photo_meta import PhotoMeta, encode_photo, read_photo
 from .runtime import ModelRunner
 from .sinks import check_output_path
 
@@ -24,60 +28,46 @@ __all__ = ["IMAGE_SUFFIXES", "colorize_image", "colorize_images", "find_images"]
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
-def _read(path: pathlib.Path) -> np.ndarray:
+def _read(path: pathlib.Path) -> tuple[np.ndarray, PhotoMeta]:
     if not path.is_file():
         raise InputNotFoundError(f"input not found: {path}")
-    picture = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    try:
+        picture, meta = read_photo(path)
+    except cv2.error:
+        picture, meta = None, PhotoMeta()
     if picture is None or picture.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path} is not an image OpenCV can read (8 or 16 bits per channel)")
-    return picture
+    return picture, meta
 
 
-def _split(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(luma, alpha or None) of a grey, BGR or BGRA picture."""
-    if picture.ndim == 2:
-        return picture, None
-    alpha = picture[..., 3] if picture.shape[2] == 4 else None
-    bgr = picture[..., :3] if picture.shape[2] >= 3 else np.repeat(picture[..., :1], 3, axis=2)
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]), alpha
-
-
-def _spec(picture: np.ndarray) -> PlaneSpec:
-    return PlaneSpec(bits=8 * picture.dtype.itemsize, full_range=True, kr_kb=(0.299, 0.114))
-
-
-def _compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None, spec: PlaneSpec):
-    cb, cr = chroma_planes(luma, ab, luma.shape, spec)
-    bgr = cv2.cvtColor(cv2.merge([luma, cr, cb]), cv2.COLOR_YCrCb2BGR)
-    return bgr if alpha is None else np.dstack([bgr, alpha])
-
-
-def _write(picture: np.ndarray, output: pathlib.Path) -> None:
+def _write(picture: np.ndarray, output: pathlib.Path, meta: PhotoMeta) -> None:
     tmp = temporary_beside(output)
     reason = "OpenCV cannot write that format"
     try:
         try:
-            ok = cv2.imwrite(str(tmp), picture)
+            ok, data = encode_photo(picture, output.suffix, meta)
         except cv2.error as error:
             ok, reason = False, str(error).strip().splitlines()[-1]
         if not ok:
             raise OutputError(f"cannot write {output}: {reason} (try .png)")
+        tmp.write_bytes(data)
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]]) -> None:
-    pictures = [_read(source) for source, _ in pairs]
-    parts = [_split(p) for p in pictures]
-    specs = [_spec(p) for p in pictures]
+    pictures, metas = zip(*(_read(source) for source, _ in pairs), strict=True)
+    parts = [split_luma(p) for p in pictures]
+    specs = [picture_spec(p) for p in pictures]
     size = runner.input_size
     lightness = np.stack([model_input(luma, size, spec)
                           for (luma, _), spec in zip(parts, specs, strict=True)])
     ab = runner.run(lightness[:, None])
-    for (_, target), (luma, alpha), spec, colour in zip(pairs, parts, specs, ab, strict=True):
+    for (_, target), (luma, alpha), spec, colour, meta in zip(pairs, parts, specs, ab, metas,
+                                                              strict=True):
         target.parent.mkdir(parents=True, exist_ok=True)
-        _write(_compose(luma, colour, alpha, spec), target)
+        _write(compose(luma, colour, alpha, spec), target, meta)
 
 
 def colorize_image(input: str | os.PathLike, output: str | os.PathLike, *,

@@ -8,6 +8,8 @@
     --preview                       a window (FFmpeg's ffplay), where a display exists
 
 Every output gets the same colorized frames; each encodes them with the same settings.
+A live source's sound goes to every output but the preview: copied where the output carries
+its codec, converted otherwise (:mod:`streamcolor.live_audio`).
 """
 
 from __future__ import annotations
@@ -23,9 +25,10 @@ import av
 
 from .config import EncodeConfig
 from .errors import OutputError
+from .live_audio import AudioRoute
 from .sinks import FileSink
 
-__all__ = ["open_outputs", "TeeSink", "PreviewSink", "output_format"]
+__all__ = ["open_outputs", "TeeSink", "PreviewSink", "WithAudio", "output_format"]
 
 _STREAM_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
                    "udp": "mpegts", "srt": "mpegts", "tcp": "mpegts"}
@@ -48,14 +51,17 @@ class TeeSink:
     def __init__(self, sinks: list) -> None:
         self.sinks = sinks
         self.plan = sinks[0].plan
-        self.notes = [note for sink in sinks for note in getattr(sink, "notes", [])]
+        self.notes = list(dict.fromkeys(n for sink in sinks for n in getattr(sink, "notes", [])))
+        self.codecs = [codec for sink in sinks for codec in getattr(sink, "codecs", [])]
 
     def write(self, frame: av.VideoFrame) -> None:
         for sink in self.sinks:
             sink.write(frame)
 
     def copy(self, packet: av.Packet) -> None:
+        stream = packet.stream
         for sink in self.sinks:
+            packet.stream = stream  # a sink points the packet at its own output stream
             sink.copy(packet)
 
     def finish(self) -> None:
@@ -71,6 +77,46 @@ class TeeSink:
             sink.abort()
 
 
+class WithAudio:
+    """A sink plus the live source's sound: audio packets go to its :class:`AudioRoute`."""
+
+    def __init__(self, sink: FileSink, route: AudioRoute) -> None:
+        self.sink, self.route = sink, route
+        self.plan = sink.plan
+        self.notes = sink.notes + ([route.note] if route.note else [])
+        self.seconds = sink.seconds
+
+    def write(self, frame: av.VideoFrame) -> None:
+        self.sink.write(frame)
+
+    def copy(self, packet: av.Packet) -> None:
+        self.route.mux(packet)
+
+    def finish(self) -> None:
+        self.route.flush()
+        self.sink.finish()
+
+    def commit(self) -> None:
+        self.sink.commit()
+
+    def abort(self) -> None:
+        self.sink.abort()
+
+
+def _open_sink(target: str, source, encode: EncodeConfig):
+    """A file or stream sink for ``target``, with the live source's audio if it has some."""
+    fmt, options = output_format(target)
+    if fmt == "hls":
+        pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
+    audio = getattr(source, "audio", None) if getattr(source, "live", False) else None
+    if audio is None:
+        return FileSink(target, source, encode, format=fmt, options=options)
+    routes = []
+    sink = FileSink(target, source, encode, format=fmt, options=options,
+                    add_streams=lambda container: routes.append(AudioRoute(container, audio)))
+    return WithAudio(sink, routes[0])
+
+
 class PreviewSink:
     """A window showing the colorized frames: raw frames piped to FFmpeg's ``ffplay``."""
 
@@ -81,6 +127,7 @@ class PreviewSink:
             raise OutputError("--preview needs ffplay (FFmpeg's player): install ffmpeg")
         self.plan = plan
         self.notes: list[str] = []
+        self.codecs: list[str] = []
         command = [player, "-hide_banner", "-loglevel", "error", "-window_title", title,
                    "-fflags", "nobuffer", "-f", "nut", "-i", "pipe:0"]
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE)
@@ -135,10 +182,7 @@ def open_outputs(targets: list[str], source, encode: EncodeConfig, *, preview: b
     sinks = []
     try:
         for target in targets:
-            fmt, options = output_format(target)
-            if fmt == "hls":
-                pathlib.Path(target).parent.mkdir(parents=True, exist_ok=True)
-            sinks.append(FileSink(target, source, encode, format=fmt, options=options))
+            sinks.append(_open_sink(target, source, encode))
         if preview:
             plan = sinks[0].plan if sinks else _preview_plan(source)
             sinks.append(PreviewSink(plan))

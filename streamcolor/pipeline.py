@@ -29,7 +29,9 @@ from .color import model_input
 from .config import LiveConfig
 from .errors import StageError
 from .frames import colorize_frame, plane_array, plane_spec
+from .live_queue import drop_frames, live_depth
 from .metrics import LiveMetrics
+from .runtime.binding import InFlight
 from .temporal import Stabilizer
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
@@ -99,9 +101,12 @@ class Pipeline:
         self.live = live
         self.metrics = LiveMetrics() if live else None
         self._graceful = False
+        frames_depth = max(2, batch_size * queue_batches)
+        self._live_depth = 0
         if live:  # shallow queues: in live mode waiting frames are latency
             queue_batches = 1
-        frames_depth = max(2, batch_size * queue_batches)
+            self._live_depth = live_depth(batch_size, live, getattr(source, "info", None))
+            frames_depth = 0  # _offer bounds the frames; audio packets are small and never wait
         self._queues = [queue.Queue(frames_depth)] + [queue.Queue(queue_batches) for _ in range(3)]
         self._stop = threading.Event()
         self._error: tuple[str, BaseException] | None = None
@@ -123,20 +128,17 @@ class Pipeline:
                 continue
 
     def _offer(self, q: queue.Queue, item) -> None:
-        """Live mode: put without waiting; if the queue is full, drop its oldest frame."""
-        while True:
-            if self._stop.is_set():
-                raise _Stopped
-            try:
-                q.put_nowait(item)
-                return
-            except queue.Full:
-                pass
-            try:
-                q.get_nowait()
+        """Live mode: put without waiting. Frames that have waited longer than a quarter of the
+        latency budget are dropped (and counted), and so are the oldest beyond a hard cap; a
+        burst of fresh frames (what the source buffered while it was being opened) is kept.
+        Audio packets are never dropped: a gap in sound is heard."""
+        if self._stop.is_set():
+            raise _Stopped
+        if isinstance(item, av.VideoFrame):
+            stale = time.perf_counter() - self.live.max_latency / 4
+            for _ in range(drop_frames(q, arrived_before=stale, keep=self._live_depth - 1)):
                 self.metrics.frame_dropped()
-            except queue.Empty:
-                pass
+        q.put_nowait(item)
 
     def _items(self, q: queue.Queue, deadline: Callable[[], float | None] | None = None):
         """Items until the end marker; ``_TIMEOUT`` whenever ``deadline()`` has passed."""
@@ -177,6 +179,7 @@ class Pipeline:
         inbox, out = self._queues[0], self._queues[1]
         size = self.runner.input_size
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
         frames, pictures = [], []
         for item in self._items(inbox, self._batch_deadline(frames)):
             if item is _TIMEOUT or not isinstance(item, av.VideoFrame):
@@ -189,7 +192,8 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             spec = plane_spec(item, plan)
-            pictures.append(model_input(plane_array(item.planes[0], spec.dtype), size, spec))
+            make = graphs.model_input_one if graphs else model_input
+            pictures.append(make(plane_array(item.planes[0], spec.dtype), size, spec))
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
@@ -214,23 +218,30 @@ class Pipeline:
 
     def _inference(self) -> None:
         inbox, out = self._queues[1], self._queues[2]
-        for item in self._items(inbox):
-            if isinstance(item, _Batch):
-                started = time.perf_counter()
-                item.ab = self.runner.run(item.lightness)
-                self._busy["inference"] += time.perf_counter() - started
-            self._put(out, item)
+        depth = 1 if self.live else getattr(self.runner, "in_flight", 1)
+        with InFlight(depth) as flight:  # GPU: two batches in flight, order kept
+            for item in flight.ordered(self._items(inbox), self._infer,
+                                       lambda item: isinstance(item, _Batch)):
+                self._put(out, item)
         self._put(out, _END)
+
+    def _infer(self, item: _Batch) -> None:
+        started = time.perf_counter()
+        item.ab = self.runner.run(item.lightness)
+        with self._lock:
+            self._busy["inference"] += time.perf_counter() - started
 
     def _postprocess(self) -> None:
         inbox, out = self._queues[2], self._queues[3]
         plan = self.sink.plan
+        graphs = getattr(self.runner, "frame_graphs", None)
+        chroma = graphs.chroma_planes_one if graphs else None
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab)
-                item.frames = [colorize_frame(f, ab, plan)
+                item.frames = [colorize_frame(f, ab, plan, chroma)
                                for f, ab in zip(item.frames, item.ab, strict=True)]
                 item.lightness = item.ab = None
                 self._busy["postprocess"] += time.perf_counter() - started
@@ -368,7 +379,7 @@ class Pipeline:
             while not event.wait(_POLL):
                 self._samples += 1
                 for i, q in enumerate(self._queues):
-                    self._fill[i] += q.qsize() / q.maxsize
+                    self._fill[i] += q.qsize() / (q.maxsize or self._live_depth or 1)
                 now = time.perf_counter()
                 if self.on_progress and now - last >= self.progress_interval:
                     last = now

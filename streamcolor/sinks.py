@@ -1,4 +1,6 @@
-"""Sinks: where colorized frames go. A file sink encodes the video and copies the rest.
+"""Sinks: where colorized frames go. A file sink encodes the video (with the encoder its
+container holds, :mod:`streamcolor.encoders`) and copies the rest, or converts what the
+container cannot hold (:mod:`streamcolor.streamplan`).
 
 The file is written under a temporary name beside the target and renamed on success, so
 an interrupted or failed run leaves the previous file (or nothing) in place, never a
@@ -12,14 +14,19 @@ import mimetypes
 import os
 import pathlib
 import time
+from fractions import Fraction
 
 import av
 
 from .atomic import temporary_beside
 from .config import EncodeConfig
+from .encoders import choose_encoder, encoder_options, video_encoder
 from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
-from .frames import FramePlan, plan_formats
+from .frames import FramePlan, has_alpha, plan_formats
+from .redact import redact
 from .sources import FileSource
+from .streamplan import plan_streams, stream_label
+from .transcode import add_converted_stream
 
 __all__ = ["FileSink", "check_output_path"]
 
@@ -47,52 +54,50 @@ def _fresh_tags(tags: dict[str, str]) -> dict[str, str]:
     return {k: v for k, v in tags.items() if not k.lower().startswith(_STALE_TAGS)}
 
 
-def _encoder(name: str) -> av.codec.Codec:
-    try:
-        codec = av.codec.Codec(name, "w")
-    except (av.codec.codec.UnknownCodecError, ValueError) as error:
-        raise EncoderError(
-            f"unknown video encoder {name!r}: see `ffmpeg -hide_banner -encoders` for the "
-            "names this FFmpeg offers (e.g. libx264, libx265, ffv1)"
-        ) from error
-    if codec.type != "video":
-        raise EncoderError(f"{name!r} encodes {codec.type}, not video; choose a video encoder")
-    return codec
-
-
 class FileSink:
     """Encodes colorized frames into ``path`` and copies every other stream of ``source``."""
 
     def __init__(self, path: str | os.PathLike, source: FileSource, encode: EncodeConfig, *,
-                 format: str | None = None, options: dict[str, str] | None = None) -> None:
+                 format: str | None = None, options: dict[str, str] | None = None,
+                 add_streams=None) -> None:
         """Open ``path`` for writing. A URL (``format`` given, e.g. ``flv`` for RTMP) is written
-        in place as a stream; a file is written to a temporary name and renamed by commit()."""
+        in place as a stream; a file is written to a temporary name and renamed by commit().
+        ``add_streams(container)``, if given, adds more streams before the header is written."""
         self.url = str(path) if format else None
         self.seconds = {"encode": 0.0, "mux": 0.0}  # busy time, for benchmarks
         self.path = pathlib.Path(path)
         if self.url is None:
             check_output_path(self.path, source.input_paths)
-        codec = _encoder(encode.codec)
-        formats = [f.name for f in codec.video_formats or ()]
-        info = source.info
-        odd = bool(info.width % 2 or info.height % 2)
-        self.plan: FramePlan = plan_formats(info.pix_fmt, formats or None, odd_size=odd,
-                                            encoder=encode.codec)
-        self.notes: list[str] = []
-        if odd and self.plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
-            self.notes.append(f"{encode.codec} needs even sizes for subsampled chroma; "
-                              f"{info.width}x{info.height} is encoded as {self.plan.encoded}")
         self.tmp = None if self.url else temporary_beside(self.path)
         self.container = self._open(format, options)
         try:
-            self._streams = {}
+            self.codec = choose_encoder(encode, self.container.format.name,
+                                        self.container.default_video_codec)
+            self.notes: list[str] = list(getattr(source, "notes", []))
+            self.plan: FramePlan = self._plan_frames(source.info, video_encoder(self.codec))
+            self._streams, self._converters = {}, {}
             self.video = self._add_video(source, encode)
-            self._add_copies(source)
+            self._add_copies(source, encode.incompatible)
             self._copy_container_tags(source)
+            if add_streams is not None:
+                add_streams(self.container)
             self._start()
         except BaseException:
             self.abort()
             raise
+
+    def _plan_frames(self, info, codec: av.codec.Codec) -> FramePlan:
+        formats = [f.name for f in codec.video_formats or ()]
+        odd = bool(info.width % 2 or info.height % 2)
+        plan = plan_formats(info.pix_fmt, formats or None, odd_size=odd, encoder=self.codec)
+        if has_alpha(plan.working) and not plan.alpha:
+            self.notes.append(f"{self.codec} cannot hold alpha: the input's alpha channel is "
+                              "dropped (keep it with --codec libvpx-vp9 in .webm, prores_ks or "
+                              "qtrle in .mov, ffv1 in .mkv)")
+        if odd and plan.encoded.startswith("yuv444") and not info.pix_fmt.startswith("yuv444"):
+            self.notes.append(f"{self.codec} needs even sizes for subsampled chroma; "
+                              f"{info.width}x{info.height} is encoded as {plan.encoded}")
+        return plan
 
     def _open(self, format: str | None, options: dict[str, str] | None):
         try:
@@ -106,7 +111,7 @@ class FileSink:
             if self.tmp:
                 self.tmp.unlink(missing_ok=True)
             raise OutputError(
-                f"cannot write {self.url or self.path}: {describe(error)}"
+                redact(f"cannot write {self.url or self.path}: {describe(error)}")
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
                    "write? e.g. .mkv, .mp4, .mov)")
             ) from error
@@ -114,13 +119,15 @@ class FileSink:
     def _add_video(self, source: FileSource, encode: EncodeConfig):
         info = source.info
         try:
-            stream = self.container.add_stream(encode.codec, rate=info.rate)
+            stream = self.container.add_stream(self.codec, rate=info.rate)
         except (ValueError, av.FFmpegError) as error:
-            raise EncoderError(f"cannot use encoder {encode.codec!r}: {describe(error)}") from error
-        stream.codec_context.options = _checked_options(stream, encode)
+            raise EncoderError(f"cannot use encoder {self.codec!r}: {describe(error)}") from error
+        stream.codec_context.options = _checked_options(
+            stream, self.codec, encoder_options(self.codec, encode, info.rate), encode)
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoded
         stream.time_base = stream.codec_context.time_base = info.time_base
+        self._standard_rate(stream, info)
         if encode.bitrate:
             stream.bit_rate = encode.bitrate
         ctx = stream.codec_context
@@ -133,25 +140,66 @@ class FileSink:
             ctx.field_order = info.field_order
         if info.rotation:
             stream.set_display_rotation(info.rotation)
-        stream.metadata.update(_fresh_tags(info.metadata))
+        # alpha_mode is the muxer's to write, from the encoded picture (it may have lost alpha)
+        tags = {k: v for k, v in _fresh_tags(info.metadata).items() if k.lower() != "alpha_mode"}
+        stream.metadata.update(tags)
         stream.disposition = info.disposition
         return stream
 
-    def _add_copies(self, source: FileSource) -> None:
-        self._copied_templates = source.copied
+    def _standard_rate(self, stream, info) -> None:
+        """MPEG-1/2 encoders take only standard frame rates, and time frames in 1/rate."""
+        rates = [Fraction(r.numerator, r.denominator)
+                 for r in video_encoder(self.codec).frame_rates or ()]
+        if not rates:
+            return
+        wanted = Fraction(info.rate or 25)
+        rate = min(rates, key=lambda r: abs(r - wanted))
+        stream.codec_context.framerate = rate
+        stream.codec_context.time_base = 1 / rate
+        if rate != wanted:
+            self.notes.append(f"{self.codec} takes only standard frame rates: "
+                              f"{float(wanted):g} fps is encoded as {float(rate):g} fps")
+
+    def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
         matroska = "matroska" in self.container.format.name
-        for template in source.copied:
-            if matroska and template.index in source.attached_pictures:
+        attach = frozenset(source.attached_pictures) if matroska else frozenset()
+        plan = plan_streams(source.copied, format_name=self.container.format.name,
+                            video_codec=self.codec, policy=policy, label=self._label(),
+                            attachments=attach)
+        self.notes.extend(plan.notes)
+        if plan.timecode and "timecode" not in self.video.metadata:
+            self.video.metadata["timecode"] = plan.timecode
+        for action in plan.actions:
+            template = action.template
+            if action.kind == "attach":
                 self._attach_picture(template, source.attached_pictures[template.index])
-                continue
-            try:
-                stream = self.container.add_stream_from_template(template)
-            except (ValueError, av.FFmpegError) as error:
-                raise IncompatibleStreamError(self._incompatible(template, error)) from error
-            stream.metadata.update(_fresh_tags(dict(template.metadata)))
-            stream.disposition = template.disposition
-            self._streams[template.index] = stream
+            elif action.kind == "copy":
+                self._streams[template.index] = self._add_copy(template)
+            elif action.kind == "convert":
+                stream, converter = add_converted_stream(self.container, template,
+                                                         action.codec, action.rate)
+                self._describe_like(stream, template)
+                self._streams[template.index] = stream
+                self._converters[template.index] = converter
+
+    def _add_copy(self, template):
+        try:
+            stream = self.container.add_stream_from_template(template)
+        except (ValueError, av.FFmpegError) as error:
+            raise IncompatibleStreamError(self._incompatible(template, error)) from error
+        self._describe_like(stream, template)
+        return stream
+
+    @staticmethod
+    def _describe_like(stream, template) -> None:
+        stream.metadata.update(_fresh_tags(dict(template.metadata)))
+        stream.disposition = template.disposition
+
+    def _label(self) -> str:
+        if self.url:
+            return self.container.format.name.upper()
+        return self.path.suffix or self.container.format.name
 
     def _attach_picture(self, template, data: bytes) -> None:
         """Matroska keeps cover art as an attachment (its demuxer shows it as a picture stream)."""
@@ -172,25 +220,22 @@ class FileSink:
         try:
             self.container.start_encoding()
         except (ValueError, av.FFmpegError) as error:
-            supported = self.container.supported_codecs
-            for template in self._copied_templates:
-                name = template.codec_context.name if template.codec_context else None
-                if supported and name and name not in supported:
-                    raise IncompatibleStreamError(self._incompatible(template, error)) from error
+            # every copied stream was tried with the muxer when planned: the encoder failed
             raise EncoderError(
-                f"cannot start writing {self.path}: {describe(error)} (check --codec, "
-                "--encoder-option and the output container)"
+                f"cannot start writing {redact(self.url or self.path)}: {_reason(error)} "
+                "(check --codec, --encoder-option and the output container)"
             ) from error
 
     def _incompatible(self, template, error: BaseException) -> str:
-        name = template.codec_context.name if template.codec_context else "unknown codec"
-        language = template.metadata.get("language")
-        what = f"{template.type} stream #{template.index} ({name}" + (
-            f", language {language})" if language else ")")
         return (
-            f"{self.path.suffix or 'the output'} cannot hold {what}: {describe(error)}; write to "
-            ".mkv, which holds every stream type, or remove that stream from the input first"
+            f"{self._label()} cannot hold {stream_label(template)}: {describe(error)}; write to "
+            ".mkv, which holds every stream type, or pass --drop-incompatible to leave it out"
         )
+
+    @property
+    def codecs(self) -> list[str]:
+        """The video encoder this output uses (a list, like :class:`TeeSink`'s)."""
+        return [self.codec]
 
     def write(self, frame: av.VideoFrame | None) -> None:
         """Encode one colorized frame (None flushes the encoder)."""
@@ -203,16 +248,22 @@ class FileSink:
 
     def copy(self, packet: av.Packet) -> None:
         """Copy one packet of a passed-through stream, bytes and timestamps unchanged."""
-        if packet.stream_index in self._as_attachments:
-            return  # written in the header as an attachment
-        packet.stream = self._streams[packet.stream_index]
+        index = packet.stream_index
+        if index not in self._streams:
+            return  # an attachment (written in the header), a timecode track or left out
         started = time.perf_counter()
-        self.container.mux(packet)
+        if index in self._converters:
+            self.container.mux(self._converters[index].convert(packet))
+        else:
+            packet.stream = self._streams[index]
+            self.container.mux(packet)
         self.seconds["mux"] += time.perf_counter() - started
 
     def finish(self) -> None:
         """Flush the encoder and close the temporary file (the encode stage's last work)."""
         self.write(None)
+        for converter in self._converters.values():
+            self.container.mux(converter.flush())
         self.container.close()
 
     def commit(self) -> None:
@@ -230,17 +281,24 @@ class FileSink:
             self.tmp.unlink(missing_ok=True)
 
 
-def _checked_options(stream, encode: EncodeConfig) -> dict[str, str]:
+def _reason(error: BaseException) -> str:
+    """FFmpeg's own last log line where the error carries one (it says more than
+    'Invalid argument'), else the error's description."""
+    _, found, log = str(error).partition("last error log: ")
+    return log.strip().splitlines()[0] if found and log.strip() else describe(error)
+
+
+def _checked_options(stream, codec: str, options: dict[str, str],
+                     encode: EncodeConfig) -> dict[str, str]:
     supported = stream.codec_context.supported_options
     names = {option.name for option in (*supported.generic, *supported.private)}
-    options = encode.codec_options()
-    if "crf" in options and "crf" not in names and encode.crf is None:
+    own = {key for key, _ in encode.options}
+    if "crf" in options and "crf" not in names and encode.crf is None and "crf" not in own:
         del options["crf"]  # our default CRF, for an encoder that has none
     unknown = sorted(set(options) - names)
     if unknown:
         raise EncoderError(
-            f"encoder {encode.codec!r} has no option {', '.join(map(repr, unknown))}; see "
-            f"`ffmpeg -hide_banner -h encoder={encode.codec}`"
+            f"encoder {codec!r} has no option {', '.join(map(repr, unknown))}; see "
+            f"`ffmpeg -hide_banner -h encoder={codec}`"
         )
     return options
-

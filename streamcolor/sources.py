@@ -15,6 +15,7 @@ from fractions import Fraction
 
 import av
 
+from .decoders import video_decoder
 from .errors import (
     DecodeError,
     InputError,
@@ -23,10 +24,12 @@ from .errors import (
     NoVideoStreamError,
     describe,
 )
-from .frames import working_format
+from .frames import to_working, working_format
+from .hwaccel import check_decoder, decode_options
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
+_RGB_MATRIX = 0  # AVCOL_SPC_RGB
 _TRUNCATION_TOLERANCE = 1.0  # seconds of declared duration allowed to be missing at the end
 
 
@@ -82,11 +85,14 @@ class VideoInfo:
     def from_stream(cls, stream, first: av.VideoFrame, **more) -> VideoInfo:
         """The info of ``stream`` whose first decoded frame is ``first``."""
         ctx = stream.codec_context
+        colorspace = ctx.colorspace
+        if first.format.is_rgb and colorspace == _RGB_MATRIX:
+            colorspace = 2  # frames are made Y'CbCr (swscale's BT.601): no longer an RGB matrix
         return cls(width=first.width, height=first.height, pix_fmt=first.format.name,
                    rotation=int(first.rotation or 0), time_base=stream.time_base,
                    rate=stream.guessed_rate or stream.average_rate,
                    sample_aspect_ratio=stream.sample_aspect_ratio or None,
-                   color_range=ctx.color_range, colorspace=ctx.colorspace,
+                   color_range=ctx.color_range, colorspace=colorspace,
                    color_primaries=ctx.color_primaries, color_trc=ctx.color_trc,
                    field_order=ctx.field_order or None, metadata=dict(stream.metadata),
                    disposition=int(stream.disposition), **more)
@@ -101,9 +107,10 @@ def _pick_video(container) -> av.video.stream.VideoStream:
 
 def _first_frame(container, stream) -> av.VideoFrame | None:
     """The first frame that decodes; damaged packets before it are left to the real pass."""
+    decoder = video_decoder(stream)
     for packet in container.demux(stream):
         try:
-            frames = packet.decode()
+            frames = decoder.decode(packet) if decoder else packet.decode()
         except av.FFmpegError:
             continue
         if frames:
@@ -121,7 +128,9 @@ class FileSource:
         start: float | None = None,
         duration: float | None = None,
         on_decode_error: str = "stop",
+        hwaccel: str = "none",
     ) -> None:
+        """``hwaccel``: decode on the GPU (auto, cuda) or not (none); see :mod:`.hwaccel`."""
         if on_decode_error not in ("stop", "skip"):
             raise ValueError("on_decode_error must be 'stop' or 'skip'")
         if (start or 0) < 0 or (duration is not None and duration <= 0):
@@ -131,10 +140,14 @@ class FileSource:
         self.end = self.start + duration if duration else None
         self.on_decode_error = on_decode_error
         self.decode_errors = 0
-        self.container = open_input(self.path)
+        self.container = open_input(self.path, **decode_options(hwaccel))
         self.video = _pick_video(self.container)
+        check_decoder(hwaccel, self.video)
         self.copied = [s for s in self.container.streams if s is not self.video]
+        self.notes: list[str] = []
+        self.pts_step: Fraction | None = None  # set when frames carry no timestamps
         self.info = self._probe()
+        self.decoder = video_decoder(self.video)
         self.attached_pictures = self._attached_pictures()
         self.video.thread_type = "AUTO"
 
@@ -156,6 +169,8 @@ class FileSource:
             first = _first_frame(probe, probe.streams[self.video.index])
         if first is None:
             raise DecodeError(f"{self.path}: the video stream has no decodable frame")
+        if first.pts is None:
+            self._time_from_rate()
         declared = self._declared_duration()
         if declared is not None and self.start >= declared:
             raise InputError(f"--start {format_time(self.start)} is past the end of {self.path} "
@@ -167,6 +182,17 @@ class FileSource:
         if not (self.start or self.end) and self.video.frames:
             frames = self.video.frames
         return VideoInfo.from_stream(self.video, first, frames=frames, duration=seconds)
+
+    def _time_from_rate(self) -> None:
+        """An elementary stream (raw H.264/HEVC, MPEG-2...) carries no timestamps: the one
+        case where frames are timed from the frame rate."""
+        stream = self.video
+        rate = stream.guessed_rate or stream.average_rate or stream.codec_context.framerate
+        rate = Fraction(rate) if rate else Fraction(25)
+        self.pts_step = 1 / (rate * stream.time_base)
+        self.notes.append(f"{self.path.name} has no timestamps (a raw "
+                          f"{stream.codec_context.name} stream): frames are timed at "
+                          f"{float(rate):g} fps, its frame rate")
 
     @property
     def input_paths(self) -> list[pathlib.Path]:
@@ -213,6 +239,7 @@ class _Reader:
         self.latest_end = 0.0
         self.video_done = False
         self.working = None
+        self.next_pts = Fraction(0)
 
     def _fail(self, message: str, error: BaseException | None = None,
               position: float | None = None) -> None:
@@ -232,8 +259,9 @@ class _Reader:
         return int(round(Fraction(self.source.start) / stream.time_base))
 
     def _frames(self, packet) -> Iterator[av.VideoFrame]:
+        decoder = self.source.decoder
         try:
-            frames = packet.decode()
+            frames = decoder.decode(packet) if decoder else packet.decode()
         except av.FFmpegError as error:
             at = float(packet.pts * packet.time_base) if packet.pts is not None else None
             self._fail(f"undecodable video data ({describe(error)})", error, position=at)
@@ -245,6 +273,8 @@ class _Reader:
 
     def _window_frame(self, frame) -> Iterator[av.VideoFrame]:
         source = self.source
+        if source.pts_step is not None:
+            self._time(frame)
         if frame.pts is None:
             self._fail("video frame without a timestamp")
             return
@@ -258,11 +288,21 @@ class _Reader:
         if self.working is None:
             self.working = working_format(frame.format.name)
         if frame.format.name != self.working:
-            frame = frame.reformat(format=self.working)
+            rgb = frame.format.is_rgb
+            frame = to_working(frame, self.working)
+            if rgb and frame.colorspace == _RGB_MATRIX:
+                frame.colorspace = 2
         if source.start:
             frame.pts -= self._shift(source.video)
         self.frames += 1
         yield frame
+
+    def _time(self, frame) -> None:
+        """Stream without timestamps: each frame one frame duration after the previous."""
+        if frame.pts is None:
+            frame.pts = int(round(self.next_pts))
+            frame.time_base = self.source.video.time_base
+        self.next_pts = max(self.next_pts, Fraction(frame.pts)) + self.source.pts_step
 
     def _window_packet(self, packet) -> av.Packet | None:
         source = self.source
@@ -287,7 +327,7 @@ class _Reader:
 
     def _demux(self) -> Iterator[av.Packet]:
         source = self.source
-        if source.start:
+        if source.start and source.pts_step is None:
             source.container.seek(int(source.start * av.time_base), backward=True)
         packets = source.container.demux()
         while True:
@@ -319,7 +359,7 @@ class _Reader:
     def _check_truncation(self) -> None:
         source = self.source
         declared = source._declared_duration()
-        if source.end is not None or declared is None:
+        if source.end is not None or declared is None or source.pts_step is not None:
             return
         start = (source.container.start_time or 0) / av.time_base
         if self.latest_end + _TRUNCATION_TOLERANCE < start + declared:

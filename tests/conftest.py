@@ -14,6 +14,18 @@ import pytest
 from streamcolor.testing import ClipSpec, make_clip, make_model
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """STREAMCOLOR_REQUIRE_GPU=1 (the GPU check script): a skipped GPU test is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if (report.skipped and os.environ.get("STREAMCOLOR_REQUIRE_GPU") == "1"
+            and item.get_closest_marker("gpu") is not None):
+        reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+        report.outcome = "failed"
+        report.longrepr = f"STREAMCOLOR_REQUIRE_GPU=1 and this GPU test was skipped: {reason}"
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Every test must leave no thread behind (pipeline stages are joined on every path)."""

@@ -73,12 +73,15 @@ def _has_gst_rtsp() -> bool:
 
 
 class RtspServer:
-    """GStreamer's RTSP server serving a live grey test pattern at ``url``."""
+    """GStreamer's RTSP server serving a live grey test pattern at ``url``; ``audio`` "pcma"
+    or "pcmu" adds a sine tone in G.711, as IP cameras send it."""
 
-    def __init__(self, size: str = "320x240", port: int | None = None) -> None:
+    def __init__(self, size: str = "320x240", port: int | None = None,
+                 audio: str | None = None) -> None:
         need(_has_gst_rtsp(), "GStreamer RTSP server (apt-get install python3-gi "
              "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-{base,good,ugly})")
         self.size = size
+        self.audio = audio
         self.port = port or free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/test"
         self.process = None
@@ -86,7 +89,7 @@ class RtspServer:
 
     def start(self) -> None:
         command = [SYSTEM_PYTHON, str(HERE / "servers" / "rtsp_server.py"), "--port",
-                   str(self.port), "--size", self.size]
+                   str(self.port), "--size", self.size, "--audio", self.audio or "none"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
         line = self.process.stdout.readline()

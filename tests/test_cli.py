@@ -26,7 +26,7 @@ FRAMES = 12
 SUMMARY = re.compile(
     r"^colorized (\d+) frames in (\d+\.\d) s \((\d+\.\d) fps, (\w+)\)"
     r"(, \d+ decode errors? skipped)? -> (.+)$")
-MODEL_LINE = re.compile(r"^model (\S+) \(L -> ab, 32 px\) on (\w+)$")
+MODEL_LINE = re.compile(r"^model (\S+) \(L -> ab, 32 px\) on (\w+); video encoder (\S+)$")
 
 
 def python_m(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -96,6 +96,7 @@ def test_colorize_prints_model_line_and_summary(media, tmp_path, model_path, cap
     lines = captured.err.strip().splitlines()
     model = MODEL_LINE.match(lines[0])
     assert model and model.group(1) == model_path.name, lines
+    assert model.group(3) == "libx264", "the encoder .mkv gets by default is named"
     summary = SUMMARY.match(lines[-1])
     assert summary, lines
     frames, seconds, fps, provider = summary.group(1, 2, 3, 4)
@@ -184,7 +185,7 @@ def _case(name, media, tmp_path, model_path):
         "cuda-without-gpu": (["colorize", good, "-o", out, "--model", model,
                               "--provider", "cuda"], "'cuda'"),
         "subtitles-into-mp4": (["colorize", str(media["subtitled"]), "-o",
-                                str(tmp_path / "out.mp4"), "--model", model],
+                                str(tmp_path / "out.mp4"), "--model", model, "--copy-strict"],
                                "subtitle stream"),
         "zero-duration": (["colorize", good, "-o", out, "--model", model, "--duration", "0"],
                           "--duration"),

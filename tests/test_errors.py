@@ -371,9 +371,12 @@ def test_gpu_provider_without_gpu(provider, media, output, model_path):
         ModelRunner(model_path, provider=provider)
 
 
-def test_subtitles_into_mp4_is_incompatible(media, tmp_path, model_path):
+def test_subtitles_into_mp4_is_incompatible_with_copy_strict(media, tmp_path, model_path):
+    """By default SubRip is converted to mov_text (tests/test_containers.py); --copy-strict
+    makes it an error that names the stream."""
     out = tmp_path / "out.mp4"
-    error = fails(IncompatibleStreamError, media["subtitled"], out, None, model_path=model_path)
+    error = fails(IncompatibleStreamError, media["subtitled"], out, None, model_path=model_path,
+                  encode=EncodeConfig(preset="ultrafast", incompatible="strict"))
     assert isinstance(error, OutputError)
     message = str(error)
     assert "subtitle stream #2" in message and ".mkv" in message and ".mp4" in message

@@ -146,3 +146,24 @@ def test_output_gets_ordinary_file_permissions(clip, tmp_path, model_path):
     finally:
         os.umask(mask)
     assert output.stat().st_mode & 0o777 == 0o644
+
+
+def test_live_queue_drops_stale_and_excess_frames_but_never_packets():
+    import queue
+
+    import av
+
+    from streamcolor.live_queue import drop_frames
+
+    def frame(arrival):
+        f = av.VideoFrame(16, 16, "yuv420p")
+        f.opaque = arrival
+        return f
+
+    q = queue.Queue()
+    old, packet, fresh = frame(1.0), av.Packet(b"audio"), [frame(10.0 + i) for i in range(5)]
+    for item in (old, packet, *fresh):
+        q.put(item)
+    assert drop_frames(q, arrived_before=5.0, keep=3) == 3  # the stale one, then 2 oldest
+    assert list(q.queue) == [packet, *fresh[2:]]
+    assert drop_frames(q, arrived_before=5.0, keep=3) == 0

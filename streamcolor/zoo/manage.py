@@ -127,7 +127,7 @@ def build_variants(name: str, *, state: dict | None = None, calibration_count: i
     """Build the fp16 and int8 variants of a converted model and record their figures."""
     from . import samples
     from .export import export_onnx
-    from .variants import build_int8, measure
+    from .variants import build_fp16, build_int8, measure
 
     manifest, notify = get_manifest(name), notify or (lambda _message: None)
     fp32, contract = variant_path(name), manifest.contract
@@ -136,6 +136,12 @@ def build_variants(name: str, *, state: dict | None = None, calibration_count: i
         notify("building fp16")
         export_onnx(manifest.family, state, variant_path(name, "fp16"), dtype="float16",
                     name=name, input_size=manifest.input_size)
+    elif state is None and manifest.format == "onnx":  # an imported ONNX file
+        notify("building fp16")
+        try:
+            build_fp16(fp32, variant_path(name, "fp16"))
+        except Exception as error:  # the fp32 file still works; say why there is no fp16
+            info.setdefault("notes", []).append(f"fp16 not built: {error}")
     calibration = samples.list_images(samples.calibration_dir(), calibration_count)
     if calibration:
         notify(f"building int8 (calibrating on {len(calibration)} pictures)")
@@ -187,6 +193,11 @@ def import_model(name: str, file: str | pathlib.Path, *, family: str | None = No
                                      notify, keep_declared_size=input_size is None)
     if not manifest.builtin:
         save_user_manifest(manifest)
+    if variants:  # fp16 (for GPUs) and int8 (for CPUs), each with its measured error
+        try:
+            build_variants(manifest.name, notify=notify)
+        except Exception as error:  # the fp32 import stands; variants are an extra
+            (notify or (lambda _message: None))(f"variants not built: {error}")
     return target
 
 

@@ -24,7 +24,7 @@ from ..contract import ModelContract
 from .errors import ZooError
 from .validate import cpu_session
 
-__all__ = ["build_int8", "compare_outputs", "cpu_fps", "measure"]
+__all__ = ["build_fp16", "build_int8", "compare_outputs", "cpu_fps", "measure"]
 
 _HEAD_PREFIXES = ("model8.6", "softmax", "model_out", "upsample4", "ab_unnorm", "l_sub", "l_norm")
 
@@ -73,6 +73,22 @@ def build_int8(fp32_path: str | pathlib.Path, dest: str | pathlib.Path,
     quantized = onnx.load(str(tmp))
     _copy_metadata(model, quantized)
     onnx.save(quantized, str(tmp))
+    tmp.replace(dest)
+    return dest
+
+
+def build_fp16(fp32_path: str | pathlib.Path, dest: str | pathlib.Path) -> pathlib.Path:
+    """fp16 of any ONNX file (an imported one has no weights to rebuild from): onnxruntime's
+    converter, inputs and outputs kept float32 so it is a drop-in file."""
+    import onnx
+
+    try:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+    except ImportError as exc:
+        raise ZooError(f"fp16 needs onnxruntime's converter ({exc})") from None
+    dest = pathlib.Path(dest)
+    tmp = dest.with_name(dest.name + ".tmp")
+    onnx.save(convert_float_to_float16(onnx.load(str(fp32_path)), keep_io_types=True), str(tmp))
     tmp.replace(dest)
     return dest
 

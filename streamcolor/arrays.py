@@ -1,0 +1,142 @@
+"""Arrays in, arrays out: colorize numpy pictures in memory, one at a time or as a stream.
+
+    >>> colorizer = streamcolor.Colorizer(model="colorizer.onnx", provider="cpu")
+    >>> colour = colorizer.colorize(grey)              # (H, W) -> (H, W, 3) BGR
+    >>> for colour in colorizer.stream(frames): ...     # batched inside, yielded in order
+
+Pictures are OpenCV's layouts: grey ``(H, W)`` or ``(H, W, 1)``, BGR ``(H, W, 3)`` or BGRA
+``(H, W, 4)``, 8 or 16 bits per channel. Luma (BT.601, full range, as JPEG defines it) is
+kept: only chroma is added. Grey comes back as BGR; BGR(A) comes back as BGR(A), alpha
+untouched; the dtype is the input's.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+
+import cv2
+import numpy as np
+
+from .color import PlaneSpec, chroma_planes, model_input
+from .config import TemporalConfig
+from .errors import InputError
+from .runtime import ModelRunner
+from .temporal import Stabilizer
+
+_STEADY = TemporalConfig()
+
+__all__ = ["Colorizer", "split_luma", "compose", "picture_spec"]
+
+
+def split_luma(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """(luma, alpha or None) of a grey, BGR or BGRA picture."""
+    if picture.ndim == 2:
+        return picture, None
+    if picture.shape[2] == 1:
+        return np.ascontiguousarray(picture[..., 0]), None
+    alpha = picture[..., 3] if picture.shape[2] == 4 else None
+    bgr = np.ascontiguousarray(picture[..., :3])
+    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]), alpha
+
+
+def picture_spec(picture: np.ndarray) -> PlaneSpec:
+    """Full-range BT.601 code values of the picture's bit depth (what JPEG/PNG pixels mean)."""
+    return PlaneSpec(bits=8 * picture.dtype.itemsize, full_range=True, kr_kb=(0.299, 0.114))
+
+
+def compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None,
+            spec: PlaneSpec) -> np.ndarray:
+    """The BGR(A) picture with ``luma`` kept and chroma from the model's (2, s, s) ``ab``."""
+    cb, cr = chroma_planes(luma, ab, luma.shape, spec)
+    scale = np.float32(spec.max_code)
+    ycrcb = cv2.merge([luma, cr, cb]).astype(np.float32) / scale
+    bgr = cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2BGR)
+    bgr = _into_gamut(bgr, ycrcb[..., :1]) * scale + 0.5
+    bgr = np.clip(bgr, 0, spec.max_code).astype(luma.dtype)
+    return bgr if alpha is None else np.dstack([bgr, alpha])
+
+
+def _into_gamut(bgr: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pull each pixel's colour toward its grey, as little as needed for B, G, R to lie in
+    0..1. Every channel moves by the same fraction, so the luma (a weighted mean with weights
+    summing to one) stays exactly ``y``: a colour the picture cannot show loses saturation,
+    never brightness."""
+    offset = bgr - y
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(offset > 0, (1.0 - y) / offset, np.where(offset < 0, -y / offset, 1.0))
+    fraction = np.clip(room.min(axis=2, keepdims=True), 0.0, 1.0)
+    return y + offset * fraction
+
+
+def _check(picture) -> np.ndarray:
+    if not isinstance(picture, np.ndarray):
+        raise InputError(f"Colorizer takes numpy arrays, not {type(picture).__name__}")
+    channels = 1 if picture.ndim == 2 else picture.shape[2] if picture.ndim == 3 else 0
+    if channels not in (1, 3, 4) or picture.dtype not in (np.uint8, np.uint16):
+        raise InputError(
+            f"Colorizer takes grey (H,W), BGR (H,W,3) or BGRA (H,W,4) arrays of uint8 or "
+            f"uint16; got shape {picture.shape} of {picture.dtype}")
+    return picture
+
+
+class Colorizer:
+    """A loaded model that colorizes numpy pictures (see the module docstring for layouts).
+
+    ``model`` is an ONNX path or registry name (None: the bundled model); ``provider`` is
+    auto, tensorrt, cuda or cpu; ``batch_size`` is how many frames :meth:`stream` sends to the
+    model at once, and so (with the frame being built) how many it holds in memory;
+    ``temporal`` is the stabilizer :meth:`stream` applies (on by default, as for video files).
+    """
+
+    def __init__(self, model: str | os.PathLike | None = None, *, provider: str = "auto",
+                 batch_size: int = 8, threads: int = 0,
+                 temporal: TemporalConfig = _STEADY) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.runner = ModelRunner(model, provider=provider, threads=threads)
+        self.batch_size = batch_size
+        self.temporal = temporal
+
+    @property
+    def provider(self) -> str:
+        """The onnxruntime provider that runs the model (``cpu``, ``cuda``, ``tensorrt``)."""
+        return self.runner.provider
+
+    def colorize(self, image: np.ndarray) -> np.ndarray:
+        """One picture in colour: BGR for grey input, BGR(A) for BGR(A); same dtype and size."""
+        return self._batch([_check(image)], stabilizer=None)[0]
+
+    def stream(self, frames: Iterable[np.ndarray], *,
+               temporal: TemporalConfig | None = None) -> Iterator[np.ndarray]:
+        """Colorize the frames of one video lazily: read ``batch_size`` at a time, yield each
+        result in order.
+
+        At most one batch of inputs and outputs is held, so an endless camera loop runs in
+        bounded memory. Colour is carried from frame to frame by a temporal stabilizer of its
+        own (``temporal``, default: the Colorizer's), so it does not flicker; the output does
+        not depend on ``batch_size``.
+        """
+        config = temporal or self.temporal
+        stabilizer = Stabilizer(config) if config.enabled else None
+        batch: list[np.ndarray] = []
+        for frame in frames:
+            batch.append(_check(frame))
+            if len(batch) == self.batch_size:
+                yield from self._batch(batch, stabilizer)
+                batch = []
+        if batch:
+            yield from self._batch(batch, stabilizer)
+
+    def _batch(self, pictures: list[np.ndarray],
+               stabilizer: Stabilizer | None) -> list[np.ndarray]:
+        parts = [split_luma(p) for p in pictures]
+        specs = [picture_spec(p) for p in pictures]
+        size = self.runner.input_size
+        lightness = np.stack([model_input(luma, size, spec)
+                              for (luma, _), spec in zip(parts, specs, strict=True)])
+        ab = self.runner.run(lightness[:, None])
+        if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled
+            ab = stabilizer(lightness[:, None], ab)
+        return [compose(luma, colour, alpha, spec)
+                for (luma, alpha), spec, colour in zip(parts, specs, ab, strict=True)]

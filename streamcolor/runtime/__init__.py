@@ -1,0 +1,265 @@
+"""The model runtime: an onnxruntime session that turns batches of L* into batches of ab.
+
+The one door to onnxruntime. Provider choice (:mod:`.providers`): ``auto`` tries TensorRT, then
+CUDA, then the CPU; after the session is built the runner checks which provider really runs.
+A provider asked for by name that cannot start is an error; ``auto`` that ends on the CPU on a
+machine with an NVIDIA driver logs one warning (logger ``streamcolor``) with the reason.
+onnxruntime's own log lines are silenced and its run-time fallback is disabled, so a provider
+failure mid-run is an error naming the provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pathlib
+
+import numpy as np
+
+from ..contract import DEFAULT_INPUT_SIZE, ModelContract
+from ..errors import ModelError, ProviderUnavailableError, describe
+from . import libraries, providers
+from .binding import BoundSession
+from .precision import choose as choose_precision
+from .providers import PROVIDERS, missing_gpu_part, short_name
+
+__all__ = ["ModelRunner", "PROVIDERS", "DEFAULT_MODEL", "PRECISIONS", "resolve_model_path"]
+
+log = logging.getLogger("streamcolor")
+_missing_gpu_part = missing_gpu_part  # the name the GPU tests use
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+
+# streamcolor's own model, trained by this project and shipped with the package.
+DEFAULT_MODEL = pathlib.Path(__file__).parent.parent / "weights" / "streamcolor-compact.onnx"
+
+
+def resolve_model_path(spec: str | os.PathLike | None) -> pathlib.Path:
+    """The ONNX file for ``--model``: a path, a name from the model registry, or (None) the
+    bundled default model."""
+    if spec is None:
+        if DEFAULT_MODEL.is_file():
+            return DEFAULT_MODEL
+        raise ModelError(
+            "no model given and the default model is not installed: pass --model PATH.onnx "
+            "or a name from `streamcolor models list`"
+        )
+    path = pathlib.Path(spec).expanduser()
+    if path.suffix.lower() == ".onnx" or path.exists() or os.sep in str(spec):
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path}")
+        return path
+    from .. import zoo  # the registry is only needed for names
+
+    return zoo.resolve_model(str(spec))
+
+
+class ModelRunner:
+    """A loaded model: ``run(lightness)`` maps (N,1,S,S) L* to (N,2,s,s) ab."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike | None,
+        *,
+        provider: str = "auto",
+        threads: int = 0,
+        cache_dir: str | os.PathLike | None = None,
+        precision: str = "auto",
+        max_batch: int = 32,
+        io_binding: bool | None = None,
+        frame_graphs: bool | None = None,
+    ) -> None:
+        """Load ``model`` (a path or registry name) on ``provider``. ``cache_dir`` keeps
+        TensorRT engines (default: the user cache); ``precision`` auto/fp16 builds TensorRT
+        engines in fp16; ``max_batch`` is the largest batch a TensorRT profile covers;
+        ``io_binding`` (default: on GPU providers) runs through preallocated device buffers;
+        ``frame_graphs`` (default: on GPU providers) runs the per-frame colour math as ONNX
+        graphs on the model's provider."""
+        import onnxruntime as ort
+
+        if precision not in PRECISIONS:
+            raise ModelError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
+        self.source = resolve_model_path(model)
+        self.requested, self.warning = provider, None
+        names = providers.choose(provider, ort.get_available_providers())
+        self._use(choose_precision(self.source, precision, names[0]))
+        self._session = self._open(ort, names, threads, cache_dir, max_batch)
+        self.provider = self._check(names, ort.get_available_providers())
+        if self.provider != names[0]:  # auto ended elsewhere: the file for where it runs
+            choice = choose_precision(self.source, precision, self.provider)
+            if choice.path != self.path:
+                self._use(choice)
+                self._session = self._open(ort, [self.provider], threads, cache_dir, max_batch)
+        self._session.disable_fallback()
+        meta = self._session.get_modelmeta().custom_metadata_map
+        try:
+            self.contract = ModelContract.from_metadata(meta)
+        except ValueError as error:
+            raise ModelError(f"model {self.path} has a bad contract: {error}") from error
+        self._bind_io()
+        self._bound = None
+        if io_binding or (io_binding is None and self.provider != "cpu"):
+            self._bound = BoundSession(self._session, self.input_name, self.output_name,
+                                       device="cpu" if self.provider == "cpu" else "cuda")
+        self.frame_graphs = self._frame_graphs(frame_graphs, threads)
+        self.in_flight = 1 if self.provider == "cpu" else 2  # batches the pipeline overlaps
+        if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
+            self.warmup(self.fixed_batch or max_batch)
+
+    def _use(self, choice) -> None:
+        self.path, self.precision = choice.path, choice.precision
+        self._tensorrt_fp16 = choice.tensorrt_fp16
+
+    @classmethod
+    def for_config(cls, config) -> ModelRunner:
+        """The runner a :class:`~streamcolor.config.ModelConfig` describes; TensorRT profiles
+        cover batches 1..``config.batch_size``."""
+        return cls(config.model, provider=config.provider, threads=config.threads,
+                   precision=config.precision, max_batch=config.batch_size,
+                   frame_graphs=config.frame_graphs)
+
+    def _open(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3
+        # onnxruntime's raw log lines stay out of the user's way (reasons are ours: see
+        # providers.diagnose), unless streamcolor's own logger is at debug level (--debug).
+        ort.set_default_logger_severity(1 if log.isEnabledFor(logging.DEBUG) else 4)
+        entries = []
+        for name in names:
+            if name == "tensorrt":
+                entries.append((PROVIDERS[name], self._tensorrt_options(ort, cache_dir, max_batch)))
+            else:
+                entries.append(PROVIDERS[name])
+        try:
+            return ort.InferenceSession(str(self.path), sess_options=options, providers=entries)
+        except Exception as error:  # onnxruntime raises several unrelated types
+            raise ModelError(f"cannot load model {self.path}: {describe(error)}") from error
+
+    def _tensorrt_options(self, ort, cache_dir, max_batch: int) -> dict[str, str]:
+        """TensorRT's options need the input's real name and size: read them on the CPU."""
+        probe = ort.InferenceSession(str(self.path), providers=["CPUExecutionProvider"])
+        first = probe.get_inputs()[0]
+        contract = ModelContract.from_metadata(probe.get_modelmeta().custom_metadata_map)
+        height = first.shape[2] if isinstance(first.shape[2], int) else None
+        if cache_dir is None:  # engines take minutes to build: keep them between runs
+            from ..zoo.registry import cache_dir as user_cache
+
+            cache_dir = user_cache() / "tensorrt"
+        options = providers.tensorrt_options(
+            cache_root=pathlib.Path(cache_dir), model=self.path, input_name=first.name,
+            channels=contract.input_channels,
+            size=height or contract.input_size or DEFAULT_INPUT_SIZE,
+            max_batch=max_batch, fp16=self._tensorrt_fp16)
+        engines = pathlib.Path(options["trt_engine_cache_path"])
+        engines.mkdir(parents=True, exist_ok=True)
+        pathlib.Path(options["trt_timing_cache_path"]).mkdir(parents=True, exist_ok=True)
+        if not any(engines.glob("*.engine")):
+            log.info("building a TensorRT engine for %s (first run on this GPU; a minute or "
+                     "more; cached in %s)", self.path.name, engines)
+        return options
+
+    def _frame_graphs(self, wanted: bool | None, threads: int):
+        """The per-frame graphs (:mod:`.graphs`) on this runner's device, or None for numpy."""
+        if wanted is False or (wanted is None and self.provider == "cpu"):
+            return None
+        try:
+            import onnx  # noqa: F401 - the graphs are built with onnx.helper
+        except ImportError:
+            if wanted:
+                raise ModelError("--frame-graphs needs the onnx package: pip install onnx") \
+                    from None
+            log.info("per-frame colour math stays on the CPU (install onnx to run it on the GPU)")
+            return None
+        from .graphs import FrameGraphs
+
+        device = ["CUDAExecutionProvider"] if self.provider != "cpu" else []
+        return FrameGraphs(device + ["CPUExecutionProvider"], threads=threads)
+
+    def _check(self, names: list[str], available: list[str]) -> str:
+        """The provider that really runs; an error or one warning when it is not the one asked."""
+        running = short_name(self._session.get_providers()[0])
+        wanted = names[0]
+        if running != wanted and self.requested != "auto":
+            raise ProviderUnavailableError(
+                f"provider {wanted!r} failed to start: {providers.diagnose(wanted)}; "
+                "or use --provider cpu")
+        if running == "cpu" and self.requested == "auto" and PROVIDERS["cuda"] in available \
+                and libraries.probe("libcuda.so.1").loaded:
+            self.warning = (f"an NVIDIA driver is present but the model runs on the CPU: "
+                            f"{providers.diagnose('cuda')}")
+            log.warning(self.warning)
+        elif running != wanted:
+            self.warning = f"TensorRT did not start, running on {running}: " \
+                f"{providers.diagnose(wanted)}"
+            log.warning(self.warning)
+        return running
+
+    def _bind_io(self) -> None:
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        contract = self.contract
+        first_in, first_out = inputs[0], outputs[0]
+        if len(first_in.shape) != 4 or first_in.shape[1] != contract.input_channels:
+            raise ModelError(
+                f"model {self.path} does not obey the model contract: input {first_in.name!r} "
+                f"has shape {first_in.shape}, expected (N,{contract.input_channels},S,S)"
+            )
+        if len(first_out.shape) != 4 or first_out.shape[1] not in (contract.output_channels, None):
+            raise ModelError(
+                f"model {self.path} does not obey the model contract: output {first_out.name!r} "
+                f"has shape {first_out.shape}, expected (N,{contract.output_channels},s,s)"
+            )
+        if len(inputs) > 1:
+            raise ModelError(
+                f"model {self.path} takes {len(inputs)} inputs; the contract allows one "
+                "(fix extra inputs such as hints inside the graph)"
+            )
+        self.input_name, self.output_name = first_in.name, first_out.name
+        self._input_dtype = np.float16 if "float16" in first_in.type else np.float32
+        batch, height = first_in.shape[0], first_in.shape[2]
+        self.fixed_batch = batch if isinstance(batch, int) and batch > 0 else None
+        static = height if isinstance(height, int) and height > 0 else None
+        self.input_size = static or contract.input_size or DEFAULT_INPUT_SIZE
+
+    def run(self, lightness: np.ndarray) -> np.ndarray:
+        """(N,1,S,S) float32 L* -> (N,2,s,s) float32 ab."""
+        from ..color import lightness_to_gray_rgb, rgb_to_ab  # OpenCV only where needed
+
+        feed = lightness
+        if self.contract.input_kind == "gray_rgb":
+            feed = lightness_to_gray_rgb(lightness)
+        feed = feed.astype(self._input_dtype, copy=False)
+        step = self.fixed_batch or len(feed)
+        parts = [self._run_chunk(feed[i : i + step], step) for i in range(0, len(feed), step)]
+        out = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        out = out.astype(np.float32, copy=False)
+        if self.contract.output_kind == "rgb":
+            out = rgb_to_ab(out)
+        if out.ndim != 4 or out.shape[:2] != (len(lightness), 2):
+            raise ModelError(f"model {self.path} returned shape {out.shape}, expected (N,2,s,s)")
+        return out
+
+    def _run_chunk(self, chunk: np.ndarray, size: int) -> np.ndarray:
+        """One session call; a chunk shorter than a fixed batch size is padded with copies of
+        its last picture and the padding's output is dropped."""
+        count = len(chunk)
+        if count < size:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)])
+        return self._run_one(chunk)[:count]
+
+    def _run_one(self, feed: np.ndarray) -> np.ndarray:
+        try:
+            if self._bound is not None:
+                return self._bound.run(feed)
+            return self._session.run([self.output_name], {self.input_name: feed})[0]
+        except Exception as error:  # onnxruntime raises several unrelated types
+            if self.provider != "cpu":
+                raise ProviderUnavailableError(
+                    f"the {self.provider} provider failed during inference: {describe(error)}"
+                ) from error
+            raise ModelError(f"model {self.path} failed: {describe(error)}") from error
+
+    def warmup(self, batch_size: int) -> None:
+        """Run once on zeros so that lazy allocation and engine builds happen before timing."""
+        size = self.input_size
+        self.run(np.zeros((batch_size, 1, size, size), dtype=np.float32))
+

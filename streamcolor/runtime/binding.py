@@ -1,0 +1,120 @@
+"""IO binding: preallocated input and output buffers on the provider's device, reused per batch.
+
+Each :class:`_Slot` owns one onnxruntime ``IOBinding`` with an input buffer and an output buffer
+per batch size it has seen (a file run sees one or two sizes: full batches and the last
+partial one; live mode a few). :class:`BoundSession` keeps two slots, so two threads can have
+a batch in flight each: while one batch is computing the next one is being copied in. With
+the CPU provider the same code path runs (buffers in host memory), which is how it is tested.
+"""
+
+from __future__ import annotations
+
+import collections
+import concurrent.futures
+import queue
+from collections.abc import Callable, Iterable, Iterator
+
+import numpy as np
+
+__all__ = ["BoundSession", "InFlight"]
+
+
+class _Slot:
+    """One binding and its buffers, keyed by batch size."""
+
+    def __init__(self, session, input_name: str, output_name: str, device: str) -> None:
+        self._session, self._device = session, device
+        self._input_name, self._output_name = input_name, output_name
+        self._binding = session.io_binding()
+        self._buffers: dict[tuple, tuple] = {}
+
+    def _buffers_for(self, feed: np.ndarray):
+        from onnxruntime import OrtValue
+
+        key = (feed.shape, feed.dtype.str)
+        if key not in self._buffers:
+            value = OrtValue.ortvalue_from_shape_and_type(feed.shape, feed.dtype, self._device, 0)
+            self._buffers[key] = (value, None)
+        return key, *self._buffers[key]
+
+    def run(self, feed: np.ndarray) -> np.ndarray:
+        key, input_value, output_value = self._buffers_for(np.ascontiguousarray(feed))
+        input_value.update_inplace(np.ascontiguousarray(feed))
+        binding = self._binding
+        binding.bind_ortvalue_input(self._input_name, input_value)
+        if output_value is None:  # first batch of this size: let onnxruntime size the output
+            binding.bind_output(self._output_name, self._device, 0)
+        else:
+            binding.bind_ortvalue_output(self._output_name, output_value)
+        self._session.run_with_iobinding(binding)
+        if output_value is None:
+            output_value = binding.get_outputs()[0]
+            self._buffers[key] = (input_value, output_value)
+        result = output_value.numpy()
+        # A CPU buffer's array is a view of memory the next batch reuses: hand out a copy.
+        return result.copy() if self._device == "cpu" else result
+
+
+class BoundSession:
+    """``run(feed)`` through IO binding on ``device`` ("cuda" or "cpu"), ``slots`` batches at
+    most in flight at once (callers beyond that wait for a slot)."""
+
+    def __init__(self, session, input_name: str, output_name: str, *, device: str,
+                 slots: int = 2) -> None:
+        self.device = device
+        self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
+        for _ in range(slots):
+            self._free.put(_Slot(session, input_name, output_name, device))
+
+    def run(self, feed: np.ndarray) -> np.ndarray:
+        """The first output for ``feed`` (a host array), as a host array."""
+        slot = self._free.get()
+        try:
+            return slot.run(feed)
+        finally:
+            self._free.put(slot)
+
+
+class InFlight:
+    """Up to ``depth`` calls of ``work`` running at once (threads), items handed on in input
+    order: with two batches in flight one is copied in while the other computes. ``depth`` 1
+    runs ``work`` inline, without threads. Use as a context manager (joins its threads)."""
+
+    def __init__(self, depth: int) -> None:
+        self.depth = depth
+        self._pool = (concurrent.futures.ThreadPoolExecutor(depth, "inference")
+                      if depth > 1 else None)
+
+    def __enter__(self) -> InFlight:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def ordered(self, items: Iterable, work: Callable, is_work: Callable[[object], bool]
+                ) -> Iterator:
+        """``items`` in order, each one ``is_work`` accepts after ``work(item)`` returned."""
+        if self._pool is None:
+            for item in items:
+                if is_work(item):
+                    work(item)
+                yield item
+            return
+        pending: collections.deque = collections.deque()
+        running = 0
+        for item in items:
+            future = self._pool.submit(work, item) if is_work(item) else None
+            pending.append((item, future))
+            running += future is not None
+            while pending and (pending[0][1] is None or pending[0][1].done()
+                               or running >= self.depth):
+                head, done = pending.popleft()
+                if done is not None:
+                    done.result()
+                    running -= 1
+                yield head
+        for head, done in pending:
+            if done is not None:
+                done.result()
+            yield head

@@ -1,0 +1,224 @@
+"""The NVIDIA libraries as they are on this machine: which load, from where, and what they say.
+
+Everything here only looks: it loads shared libraries with :mod:`ctypes` (as onnxruntime would),
+asks the driver and NVML for versions, and never installs or changes anything. Used by the
+provider choice (:mod:`.providers`) and by ``streamcolor doctor``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import dataclasses
+import functools
+import importlib.util
+import io
+import os
+import pathlib
+import warnings
+
+__all__ = ["LibraryStatus", "Gpu", "probe", "preload", "onnxruntime_cuda", "driver_cuda",
+           "driver_version", "gpus", "tensorrt_version", "cuda_libraries", "utilization"]
+
+_RTLD_DI_LINKMAP = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class LibraryStatus:
+    """Whether shared library ``name`` loads; ``path`` where it was found, or ``error`` why not."""
+
+    name: str
+    loaded: bool
+    path: str | None = None
+    error: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Gpu:
+    """One NVIDIA GPU as NVML reports it."""
+
+    index: int
+    name: str
+    memory_total: int
+    memory_used: int
+
+
+class _LinkMap(ctypes.Structure):
+    _fields_ = [("l_addr", ctypes.c_void_p), ("l_name", ctypes.c_char_p)]
+
+
+def _path_of(library: ctypes.CDLL) -> str | None:
+    """The file the dynamic linker actually opened for ``library`` (glibc's dlinfo)."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        dlinfo = ctypes.CDLL(None).dlinfo
+        link = ctypes.POINTER(_LinkMap)()
+        if dlinfo(ctypes.c_void_p(library._handle), _RTLD_DI_LINKMAP, ctypes.byref(link)) == 0:
+            name = link.contents.l_name
+            return os.path.realpath(name.decode()) if name else None
+    return None
+
+
+def probe(*names: str) -> LibraryStatus:
+    """Load the first of ``names`` that loads (as the dynamic linker finds it)."""
+    errors = []
+    for name in names:
+        try:
+            library = ctypes.CDLL(name, mode=os.RTLD_LAZY | os.RTLD_GLOBAL)
+        except OSError as error:
+            errors.append(str(error))
+            continue
+        return LibraryStatus(name, True, _path_of(library))
+    return LibraryStatus(names[0], False, error=errors[0] if errors else None)
+
+
+def onnxruntime_cuda() -> str | None:
+    """The CUDA version this onnxruntime was built for ("13.0"), or None for a CPU build."""
+    with contextlib.suppress(Exception):
+        from onnxruntime.capi import build_and_package_info as info
+
+        return getattr(info, "cuda_version", None) or None
+    return None
+
+
+def _tensorrt_dir() -> pathlib.Path | None:
+    """Where the ``tensorrt-cu*-libs`` pip package keeps libnvinfer, if it is installed."""
+    with contextlib.suppress(ImportError, ValueError):
+        spec = importlib.util.find_spec("tensorrt_libs")
+        if spec and spec.submodule_search_locations:
+            return pathlib.Path(list(spec.submodule_search_locations)[0])
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def preload() -> None:
+    """Load CUDA/cuDNN from onnxruntime-gpu's pip packages (``onnxruntime.preload_dlls``) and
+    TensorRT from its pip package, once, with their messages silenced (doctor reports them)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        return
+    if onnxruntime_cuda() and hasattr(ort, "preload_dlls"):
+        sink = io.StringIO()
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+                warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with contextlib.suppress(Exception):
+                ort.preload_dlls()
+    folder = _tensorrt_dir()
+    if folder is not None:
+        for name in ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10"):
+            if (folder / name).is_file():
+                probe(str(folder / name))
+
+
+def cuda_libraries(cuda_major: str | None = None) -> dict[str, tuple[str, ...]]:
+    """The libraries each part needs, by the sonames onnxruntime's providers link against."""
+    major = cuda_major or (onnxruntime_cuda() or "13").split(".")[0]
+    return {
+        "cudart": (f"libcudart.so.{major}",),
+        "cuBLAS": (f"libcublasLt.so.{major}", f"libcublas.so.{major}"),
+        "cuDNN": ("libcudnn.so.9",),
+        "TensorRT": ("libnvinfer.so.10", "libnvonnxparser.so.10"),
+    }
+
+
+def _driver() -> ctypes.CDLL | None:
+    try:
+        return ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return None
+
+
+def driver_cuda() -> tuple[int, int] | str | None:
+    """The newest CUDA the driver supports as (major, minor), None without a driver, or the
+    reason the driver did not answer (a string)."""
+    library = _driver()
+    if library is None:
+        return None
+    try:
+        get_version = library.cuDriverGetVersion
+    except AttributeError:
+        return "libcuda.so.1 loads but has no cuDriverGetVersion (not an NVIDIA driver)"
+    value = ctypes.c_int(0)
+    status = get_version(ctypes.byref(value))
+    if status != 0 or value.value <= 0:
+        return f"the NVIDIA driver did not report its CUDA version (CUresult {status})"
+    return value.value // 1000, (value.value % 1000) // 10
+
+
+def _nvml() -> ctypes.CDLL | None:
+    try:
+        library = ctypes.CDLL("libnvidia-ml.so.1")
+        if library.nvmlInit_v2() != 0:
+            return None
+        return library
+    except (OSError, AttributeError):
+        return None
+
+
+def driver_version() -> str | None:
+    """The NVIDIA driver's own version ("580.65.06") from NVML, or None."""
+    nvml = _nvml()
+    if nvml is None:
+        return None
+    text = ctypes.create_string_buffer(96)
+    if nvml.nvmlSystemGetDriverVersion(text, ctypes.c_uint(96)) != 0:
+        return None
+    return text.value.decode(errors="replace")
+
+
+class _Memory(ctypes.Structure):
+    _fields_ = [("total", ctypes.c_ulonglong), ("free", ctypes.c_ulonglong),
+                ("used", ctypes.c_ulonglong)]
+
+
+def gpus() -> list[Gpu]:
+    """Every GPU NVML sees, with its memory; empty without a driver."""
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    count = ctypes.c_uint(0)
+    if nvml.nvmlDeviceGetCount_v2(ctypes.byref(count)) != 0:
+        return []
+    found = []
+    for index in range(count.value):
+        handle, name, memory = ctypes.c_void_p(), ctypes.create_string_buffer(96), _Memory()
+        if nvml.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(index), ctypes.byref(handle)) != 0:
+            continue
+        nvml.nvmlDeviceGetName(handle, name, ctypes.c_uint(96))
+        nvml.nvmlDeviceGetMemoryInfo(handle, ctypes.byref(memory))
+        found.append(Gpu(index, name.value.decode(errors="replace"), memory.total, memory.used))
+    return found
+
+
+def tensorrt_version() -> str | None:
+    """TensorRT's version ("10.13.3") from libnvinfer itself, or None if it does not load."""
+    preload()
+    status = probe("libnvinfer.so.10", "libnvinfer.so")
+    if not status.loaded:
+        return None
+    with contextlib.suppress(AttributeError, OSError):
+        value = ctypes.CDLL(status.path or status.name).getInferLibVersion()
+        if value >= 100000:  # TensorRT >= 10: MMmmpp
+            return f"{value // 10000}.{value // 100 % 100}.{value % 100}"
+        return f"{value // 1000}.{value // 100 % 10}.{value % 100}"
+    return None
+
+
+class _Utilization(ctypes.Structure):
+    _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
+
+
+def utilization() -> list[tuple[int, int]]:
+    """(GPU busy %, memory used in MiB) of every GPU now, from NVML; empty without one."""
+    nvml = _nvml()
+    if nvml is None:
+        return []
+    samples = []
+    for gpu in gpus():
+        handle, rates = ctypes.c_void_p(), _Utilization()
+        if nvml.nvmlDeviceGetHandleByIndex_v2(ctypes.c_uint(gpu.index), ctypes.byref(handle)):
+            continue
+        nvml.nvmlDeviceGetUtilizationRates(handle, ctypes.byref(rates))
+        samples.append((int(rates.gpu), gpu.memory_used >> 20))
+    return samples

@@ -1,0 +1,410 @@
+"""What output containers impose, and inputs that need care: a video encoder each container
+holds, streams converted (or named) when the container cannot hold them, QuickTime timecode
+tracks, elementary streams without timestamps, alpha. Media generated here; ffprobe checks."""
+
+from __future__ import annotations
+
+import fractions
+import shutil
+import subprocess
+
+import av
+import numpy as np
+import pytest
+
+from helpers import luma_planes, video_pts
+from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize, colorize_file
+from streamcolor.cli import main
+from streamcolor.encoders import encoder_options
+from streamcolor.errors import IncompatibleStreamError
+from streamcolor.frames import plane_array
+from streamcolor.testing import AudioTrack, ClipSpec, _grey_frame, _pattern
+
+SUBTITLES = ((0.2, 0.6, "hello"), (0.7, 1.1, "second line"))
+
+
+def cpu(model_path) -> ModelConfig:
+    return ModelConfig(model=str(model_path), provider="cpu")
+
+
+def run(source, output, model_path, notes=None, **encode):
+    """colorize_file with the tiny model; ``notes`` collects the sink's announced notes."""
+    def keep(runner, sink):
+        if notes is not None:
+            notes.extend(sink.notes)
+            notes.extend(f"encoder {c}" for c in sink.codecs)
+
+    return colorize_file(source, output, model=cpu(model_path),
+                         encode=EncodeConfig(**encode), on_start=keep)
+
+
+def streams(ffprobe, path) -> list[dict]:
+    return ffprobe(path, "-show_streams")["streams"]
+
+
+@pytest.fixture
+def mixed(clip):
+    """An MKV with AAC and AC-3 audio and SubRip subtitles."""
+    return clip(ClipSpec(frames=30, audio=(AudioTrack(codec="aac", language="eng"),
+                                           AudioTrack(codec="ac3", language="ger")),
+                         subtitles=SUBTITLES), "mixed.mkv")
+
+
+# -- a video encoder the container holds ----------------------------------------------------
+@pytest.mark.parametrize(("suffix", "codec"), [(".webm", "vp9"), (".mp4", "h264"),
+                                               (".mov", "h264"), (".mkv", "h264"),
+                                               (".avi", "mpeg4"), (".mpg", "mpeg1video")])
+def test_default_video_encoder_per_container(suffix, codec, clip, tmp_path, model_path, ffprobe):
+    source = clip(ClipSpec(frames=8))
+    output = tmp_path / f"out{suffix}"
+    summary = run(source, output, model_path)
+    video = [s for s in streams(ffprobe, output) if s["codec_type"] == "video"]
+    assert summary.frames == 8 and [s["codec_name"] for s in video] == [codec]
+
+
+def test_encoder_defaults_and_live_settings():
+    vp9 = encoder_options("libvpx-vp9", EncodeConfig(), fractions.Fraction(25))
+    assert vp9 == {"b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1", "crf": "31"}
+    assert encoder_options("libvpx-vp9", EncodeConfig(crf=20), None)["crf"] == "20"
+    assert "crf" not in encoder_options("libvpx-vp9", EncodeConfig(bitrate=10**6), None)
+    lossless = encoder_options("libvpx-vp9", EncodeConfig(options=(("lossless", "1"),)), None)
+    assert "crf" not in lossless and lossless["lossless"] == "1"
+    live = encoder_options("libx264", EncodeConfig(live=True), fractions.Fraction(25))
+    assert live == {"tune": "zerolatency", "preset": "veryfast", "g": "50", "crf": "18"}
+    own = EncodeConfig(live=True, preset="fast", options=(("g", "10"),))
+    assert encoder_options("libx264", own, fractions.Fraction(25))["g"] == "10"
+    assert encoder_options("libx264", own, fractions.Fraction(25))["preset"] == "fast"
+    assert encoder_options("libvpx-vp9", EncodeConfig(live=True), None)["deadline"] == "realtime"
+
+
+def test_codec_option_still_overrides(clip, tmp_path, model_path, ffprobe):
+    output = tmp_path / "out.webm"
+    run(clip(ClipSpec(frames=4)), output, model_path, codec="libvpx")
+    assert [s["codec_name"] for s in streams(ffprobe, output)] == ["vp8"]
+
+
+def test_cli_names_the_encoder_and_each_conversion(mixed, tmp_path, model_path, capsys, ffprobe):
+    output = tmp_path / "out.webm"
+    assert main(["colorize", str(mixed), "-o", str(output), "--model", str(model_path),
+                 "--provider", "cpu"]) == 0
+    lines = capsys.readouterr().err.splitlines()
+    assert "libvpx-vp9" in lines[0]
+    conversions = [line for line in lines if "converting" in line]
+    assert len(conversions) == 3, lines
+    assert any("audio stream #1 (aac" in c and "libopus" in c for c in conversions)
+    assert any("audio stream #2 (ac3" in c and "libopus" in c for c in conversions)
+    assert any("subtitle stream #3 (subrip" in c and "webvtt" in c for c in conversions)
+    names = [(s["codec_type"], s["codec_name"]) for s in streams(ffprobe, output)]
+    assert names == [("video", "vp9"), ("audio", "opus"), ("audio", "opus"),
+                     ("subtitle", "webvtt")]
+
+
+# -- streams the container cannot hold -------------------------------------------------------
+def _events(path) -> list[tuple[float, str]]:
+    """(start seconds, text) of every subtitle event, read with PyAV."""
+    with av.open(str(path)) as container:
+        stream = container.streams.subtitles[0]
+        out = []
+        for packet in container.demux(stream):
+            events = stream.decode2(packet) if packet.size else None
+            if events:  # MP4 fills the gaps between events with empty samples
+                text = b"".join(r.ass for r in events).decode()
+                out.append((round(float(packet.pts * packet.time_base), 3),
+                            text.rsplit(",", 1)[-1]))
+        return out
+
+
+def _audio_span(path, index: int) -> tuple[float, float]:
+    """(first sample time, seconds of sound) of one audio stream, decoded."""
+    with av.open(str(path)) as container:
+        stream = container.streams.audio[index]
+        first, samples, rate = None, 0, None
+        for frame in container.decode(stream):
+            first = float(frame.pts * frame.time_base) if first is None else first
+            samples, rate = samples + frame.samples, frame.sample_rate
+        return first, samples / rate
+
+
+def test_webm_converts_audio_and_subtitles_keeping_time(mixed, tmp_path, model_path):
+    output = tmp_path / "out.webm"
+    notes = []
+    summary = run(mixed, output, model_path, notes)
+    assert summary.frames == 30 and len(video_pts(output)) == 30
+    assert sum("converting" in n for n in notes) == 3
+    for index in (0, 1):
+        (start_in, length_in), (start_out, length_out) = (_audio_span(mixed, index),
+                                                         _audio_span(output, index))
+        assert abs(length_out - length_in) < 0.05 and abs(start_out - start_in) < 0.02
+    got, want = _events(output), _events(mixed)
+    assert [t for _, t in got] == [t for _, t in want] == ["hello", "second line"]
+    for (a, _), (b, _) in zip(got, want, strict=True):
+        assert abs(a - b) < 0.02  # WebM shifts every stream by Opus's pre-skip at most
+
+
+@pytest.mark.parametrize("layout", ["5.1(side)", "5.1", "quad"])
+def test_surround_audio_converts_to_opus(layout, clip, tmp_path, model_path, ffprobe):
+    source = clip(ClipSpec(frames=10, audio=(AudioTrack(codec="ac3", layout=layout),)))
+    output = tmp_path / "out.webm"
+    assert run(source, output, model_path).frames == 10
+    audio = streams(ffprobe, output)[1]
+    channels = av.AudioLayout(layout).nb_channels
+    assert audio["codec_name"] == "opus" and audio["channels"] == channels
+    assert abs(_audio_span(output, 0)[1] - _audio_span(source, 0)[1]) < 0.05
+
+
+def test_mp4_copies_what_it_holds_and_converts_subrip(mixed, tmp_path, model_path, ffprobe):
+    output = tmp_path / "out.mp4"
+    notes = []
+    run(mixed, output, model_path, notes)
+    assert [n for n in notes if "converting" in n] == [
+        ".mp4 cannot hold subtitle stream #3 (subrip, language eng): converting it to mov_text"]
+    names = [s["codec_name"] for s in streams(ffprobe, output)]
+    assert names == ["h264", "aac", "ac3", "mov_text"]
+    assert _events(output) == _events(mixed)
+    with av.open(str(mixed)) as a, av.open(str(output)) as b:
+        want = [bytes(p) for p in a.demux(a.streams.audio[1]) if p.size]
+        got = [bytes(p) for p in b.demux(b.streams.audio[1]) if p.size]
+    assert got == want, "AC-3 is copied packet for packet"
+
+
+def test_two_outputs_each_get_what_their_container_holds(mixed, tmp_path, model_path, ffprobe):
+    webm, mp4 = tmp_path / "out.webm", tmp_path / "out.mp4"
+    summary = colorize(mixed, [webm, mp4], model=cpu(model_path), live=False)
+    assert summary.frames == 30
+    assert [s["codec_name"] for s in streams(ffprobe, webm)] == ["vp9", "opus", "opus", "webvtt"]
+    assert [s["codec_name"] for s in streams(ffprobe, mp4)] == ["h264", "aac", "ac3", "mov_text"]
+    with av.open(str(mixed)) as a, av.open(str(mp4)) as b:
+        want = [bytes(p) for p in a.demux(a.streams.audio[0]) if p.size]
+        got = [bytes(p) for p in b.demux(b.streams.audio[0]) if p.size]
+    assert got == want
+    assert _events(mp4) == _events(mixed)
+
+
+def test_copy_strict_makes_a_conversion_an_error(mixed, tmp_path, model_path):
+    output = tmp_path / "out.mp4"
+    with pytest.raises(IncompatibleStreamError) as caught:
+        run(mixed, output, model_path, incompatible="strict")
+    message = str(caught.value)
+    assert "subtitle stream #3 (subrip" in message and "--copy-strict" in message
+    assert "mov_text" in message and ".mkv" in message and "Invalid argument" not in message
+    assert not output.exists()
+
+
+@pytest.fixture
+def with_font(clip, tmp_path):
+    """An MKV with a font attachment, which MP4 can neither hold nor convert."""
+    plain = clip(ClipSpec(frames=6), "plain.mkv")
+    path = tmp_path / "font.mkv"
+    with av.open(str(plain)) as src, av.open(str(path), "w") as out:
+        video = out.add_stream_from_template(src.streams.video[0])
+        out.add_attachment("font.ttf", "font/ttf", b"\0\1\0\0" + bytes(200))
+        for packet in src.demux(src.streams.video[0]):
+            if packet.size:
+                packet.stream = video
+                out.mux(packet)
+    return path
+
+
+def test_stream_that_cannot_be_converted_is_named(with_font, tmp_path, model_path):
+    output = tmp_path / "out.mp4"
+    with pytest.raises(IncompatibleStreamError) as caught:
+        run(with_font, output, model_path)
+    message = str(caught.value)
+    assert "attachment stream #1" in message and "--drop-incompatible" in message
+    assert ".mkv" in message and "Invalid argument" not in message
+    assert not output.exists()
+
+
+def test_drop_incompatible_leaves_it_out_and_says_so(with_font, tmp_path, model_path, ffprobe):
+    output = tmp_path / "out.mp4"
+    notes = []
+    summary = run(with_font, output, model_path, notes, incompatible="drop")
+    assert summary.frames == 6
+    assert any("attachment stream #1" in n and "left out" in n for n in notes)
+    assert [s["codec_type"] for s in streams(ffprobe, output)] == ["video"]
+
+
+# -- QuickTime timecode tracks --------------------------------------------------------------
+def _camera_mov(maker: str, clip, tmp_path):
+    """A MOV with a tmcd track at 01:00:00:00, written by PyAV or by the ffmpeg CLI."""
+    if maker == "pyav":
+        return clip(ClipSpec(frames=10, audio=(AudioTrack(),),
+                             metadata=(("timecode", "01:00:00:00"),)), "camera.mov")
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        pytest.skip("needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    path = tmp_path / "camera.mov"
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440", "-frames:v", "10", "-t", "0.4",
+                    "-c:v", "libx264", "-pix_fmt", "yuv420p", "-c:a", "aac",
+                    "-timecode", "01:00:00:00", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("maker", ["pyav", "ffmpeg-cli"])
+@pytest.mark.parametrize("suffix", [".mov", ".mp4", ".mkv"])
+def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffprobe):
+    source = _camera_mov(maker, clip, tmp_path)
+    tmcd = [s for s in streams(ffprobe, source) if s.get("codec_tag_string") == "tmcd"]
+    assert tmcd, "the generated source has a tmcd track"
+    output = tmp_path / f"out{suffix}"
+    assert run(source, output, model_path).frames == 10
+    found = streams(ffprobe, output)
+    if suffix == ".mkv":
+        video = found[0]
+        assert {k.lower(): v for k, v in video.get("tags", {}).items()}["timecode"] == \
+            "01:00:00:00"
+    else:
+        tracks = [s for s in found if s.get("codec_tag_string") == "tmcd"]
+        assert len(tracks) == 1 and tracks[0]["tags"]["timecode"] == "01:00:00:00"
+    assert [s["codec_type"] for s in found if s["codec_type"] != "data"] == ["video", "audio"]
+
+
+# -- elementary streams without timestamps --------------------------------------------------
+def _elementary(path, codec: str, fmt: str, frames: int) -> None:
+    spec = ClipSpec(frames=frames)
+    with av.open(str(path), "w", format=fmt) as out:
+        options = {"bf": "2"} if codec != "libx265" else {"x265-params": "log-level=none"}
+        stream = out.add_stream(codec, rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for index in range(frames):
+            frame = _grey_frame(_pattern(index, spec), "yuv420p")
+            frame.pts, frame.time_base = index, fractions.Fraction(1, 25)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+@pytest.mark.parametrize(("name", "codec", "fmt"), [("raw.264", "libx264", "h264"),
+                                                    ("raw.h265", "libx265", "hevc"),
+                                                    ("raw.m2v", "mpeg2video", "mpeg2video")])
+def test_elementary_stream_gets_timestamps(name, codec, fmt, tmp_path, model_path, ffprobe):
+    source = tmp_path / name
+    _elementary(source, codec, fmt, 31)
+    output = tmp_path / "out.mkv"
+    notes = []
+    summary = run(source, output, model_path, notes, codec="ffv1")
+    assert summary.frames == 31
+    frames = ffprobe(output, "-select_streams", "v", "-show_frames",
+                     "-show_entries", "frame=pts")["frames"]
+    pts = [f["pts"] for f in frames]
+    assert len(pts) == 31 and all(b > a for a, b in zip(pts, pts[1:], strict=False))
+    steps = {round(b - a) for a, b in zip(pts, pts[1:], strict=False)}
+    assert steps == {40}, "25 fps in Matroska's milliseconds"
+    if fmt != "mpeg2video":  # the MPEG-2 demuxer may time frames itself
+        assert any("no timestamps" in n and "25 fps" in n for n in notes)
+    for a, b in zip(luma_planes(source), luma_planes(output), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_elementary_stream_with_start_and_duration(tmp_path, model_path):
+    """No timestamps to seek by: frames before --start are decoded and skipped."""
+    source = tmp_path / "raw.264"
+    _elementary(source, "libx264", "h264", 31)
+    output = tmp_path / "out.mkv"
+    summary = colorize_file(source, output, model=cpu(model_path),
+                            encode=EncodeConfig(codec="ffv1"),
+                            pipeline=PipelineConfig(start=0.4, duration=0.4))
+    assert summary.frames == 10 and video_pts(output) == [i * 40 for i in range(10)]
+    for a, b in zip(luma_planes(source)[10:20], luma_planes(output), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+# -- alpha ----------------------------------------------------------------------------------
+def _alpha_pattern(index: int, height: int = 48, width: int = 64) -> np.ndarray:
+    y, x = np.mgrid[0:height, 0:width]
+    return ((x * 4 + y + index * 7) % 256).astype(np.uint8)
+
+
+def _write_alpha(path, codec: str, pix_fmt: str, frames: int = 5, **options) -> None:
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream(codec, rate=25, options=options)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, pix_fmt
+        for index in range(frames):
+            grey = _alpha_pattern(index + 3)
+            rgba = np.dstack([grey, grey, grey, _alpha_pattern(index)])
+            frame = av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format=pix_fmt)
+            frame.pts = index
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+
+
+def _planes(path, which: int) -> list[np.ndarray]:
+    """Plane ``which`` of every frame; VP9 through libvpx, which reads alpha."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        decoder = None
+        if stream.codec_context.name == "vp9":
+            decoder = av.CodecContext.create("libvpx-vp9", "r")
+        out = []
+        for packet in container.demux(stream):
+            for frame in (decoder.decode(packet) if decoder else packet.decode()):
+                dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
+                assert len(frame.planes) > which, f"{frame.format.name} has no plane {which}"
+                out.append(plane_array(frame.planes[which], dtype).copy())
+        return out
+
+
+ALPHA_SOURCES = {
+    "vp9.webm": ("libvpx-vp9", "yuva420p", {"lossless": "1"}),
+    "prores4444.mov": ("prores_ks", "yuva444p10le", {"profile": "4444"}),
+    "png.mov": ("png", "rgba", {}),
+    "qtrle.mov": ("qtrle", "argb", {}),
+}
+
+
+@pytest.mark.parametrize("name", ALPHA_SOURCES)
+def test_alpha_is_kept_bit_exact_in_ffv1(name, tmp_path, model_path):
+    codec, pix_fmt, options = ALPHA_SOURCES[name]
+    source = tmp_path / name
+    _write_alpha(source, codec, pix_fmt, **options)
+    output = tmp_path / "out.mkv"
+    notes = []
+    assert run(source, output, model_path, notes, codec="ffv1").frames == 5
+    assert not any("alpha" in n for n in notes)
+    with av.open(str(output)) as container:
+        assert next(container.decode(video=0)).format.name.startswith("yuva")
+    alpha_in = _planes(source, 3) if pix_fmt.startswith("yuva") else None
+    for index, got in enumerate(_planes(output, 3)):
+        want = alpha_in[index] if alpha_in else _alpha_pattern(index)
+        np.testing.assert_array_equal(got, want)
+    if pix_fmt.startswith("yuva"):  # planar Y'CbCr sources: luma passes through too
+        for a, b in zip(_planes(source, 0), _planes(output, 0), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(("suffix", "codec", "options", "fmt"), [
+    (".webm", None, (("lossless", "1"),), "yuva420p"),
+    (".mov", "prores_ks", (), "yuva444p"),
+    (".mov", "qtrle", (), "argb"),
+    (".mov", "png", (), "rgba"),
+])
+def test_alpha_into_codecs_that_hold_it(suffix, codec, options, fmt, tmp_path, model_path,
+                                        ffprobe):
+    source = tmp_path / "vp9.webm"
+    _write_alpha(source, "libvpx-vp9", "yuva420p", lossless="1")
+    output = tmp_path / f"out{suffix}"
+    run(source, output, model_path, codec=codec, options=options)
+    with av.open(str(output)) as container:
+        stream = container.streams.video[0]
+        if stream.codec_context.name == "vp9":
+            assert stream.metadata.get("alpha_mode") == "1"
+            assert ffprobe(output, "-show_streams")["streams"][0]["tags"]["alpha_mode"] == "1"
+    alpha = _planes(output, 3 if fmt.startswith("yuva") else 0)
+    assert len(alpha) == 5
+    if fmt.startswith("yuva") and fmt != "yuva444p":  # lossless VP9: alpha bit for bit
+        for got, want in zip(alpha, _planes(source, 3), strict=True):
+            np.testing.assert_array_equal(got, want)
+    if suffix != ".webm":  # FFmpeg's own VP9 decoder ignores alpha; libvpx read it above
+        with av.open(str(output)) as container:
+            assert next(container.decode(video=0)).format.name.startswith(fmt[:5])
+
+
+def test_codec_without_alpha_says_so(tmp_path, model_path, ffprobe):
+    source = tmp_path / "vp9.webm"
+    _write_alpha(source, "libvpx-vp9", "yuva420p", lossless="1")
+    output = tmp_path / "out.mp4"
+    notes = []
+    assert run(source, output, model_path, notes).frames == 5
+    assert sum("cannot hold alpha" in n for n in notes) == 1
+    video = streams(ffprobe, output)[0]
+    assert video["pix_fmt"] == "yuv420p" and "alpha_mode" not in video.get("tags", {})

@@ -1,0 +1,93 @@
+"""--hwaccel (NVDEC through PyAV) and NVENC: GPU where it works, the CPU otherwise, said clearly."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import subprocess
+import sys
+
+import av
+import numpy as np
+import pytest
+
+from streamcolor import (
+    EncodeConfig,
+    EncoderError,
+    InputError,
+    ModelConfig,
+    PipelineConfig,
+    colorize_file,
+    hwaccel,
+)
+from streamcolor.frames import plane_array
+from streamcolor.runtime import libraries
+from streamcolor.sources import FileSource
+from streamcolor.testing import ClipSpec
+from stub_driver import stub_driver
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+def _no_gpu_decode() -> str:
+    problem = hwaccel.cuda_decode_problem()
+    if problem is None:
+        pytest.skip("a CUDA decoder opens here: the no-GPU behaviour cannot be seen")
+    return problem
+
+
+def test_none_never_asks_for_the_gpu(clip):
+    with FileSource(clip(ClipSpec(frames=3)), hwaccel="none") as source:
+        assert source.video.codec_context.hwaccel is None
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(clip):
+    problem = _no_gpu_decode()
+    with pytest.raises(InputError, match="--hwaccel cuda: .*use --hwaccel auto or none") as info:
+        FileSource(clip(ClipSpec(frames=3)), hwaccel="cuda")
+    assert problem in str(info.value)
+
+
+def _planes(path):
+    with av.open(str(path)) as container:
+        return [[plane_array(p, np.uint8).copy() for p in f.planes]
+                for f in container.decode(video=0)]
+
+
+def test_auto_without_a_gpu_decodes_on_the_cpu_identically(clip, model_path, tmp_path):
+    _no_gpu_decode()
+    source = clip(ClipSpec(frames=4, codec="ffv1", codec_options=()))
+    outputs = []
+    for mode in ("auto", "none"):
+        target = tmp_path / f"{mode}.mkv"
+        colorize_file(source, target, encode=EncodeConfig(codec="ffv1"),
+                      model=ModelConfig(model=str(model_path), provider="cpu"),
+                      pipeline=PipelineConfig(hwaccel=mode))
+        outputs.append(_planes(target))
+    for mine, ref in zip(*outputs, strict=True):
+        for plane, reference in zip(mine, ref, strict=True):
+            np.testing.assert_array_equal(plane, reference)
+
+
+def test_auto_with_a_driver_but_no_decoder_says_so(clip, model_path, tmp_path):
+    folder = stub_driver(tmp_path, 13000)
+    env = dict(os.environ, LD_LIBRARY_PATH=str(folder), PYTHONPATH=str(ROOT))
+    result = subprocess.run(
+        [sys.executable, "-m", "streamcolor", "colorize", str(clip(ClipSpec(frames=3))),
+         "-o", str(tmp_path / "out.mkv"), "--model", str(model_path), "--provider", "cpu"],
+        env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    notes = [line for line in result.stderr.splitlines() if "decoding on the CPU" in line]
+    assert len(notes) == 1 and notes[0].startswith("streamcolor: note:")
+
+
+def test_nvenc_where_it_cannot_open(monkeypatch):
+    if libraries.probe("libcuda.so.1").loaded:
+        pytest.skip("an NVIDIA driver loads here; NVENC may open")
+    with pytest.raises(EncoderError, match="h264_nvenc cannot encode here: no NVIDIA driver"):
+        hwaccel.check_encoder("h264_nvenc")
+    monkeypatch.setattr(libraries, "gpus", lambda: [
+        libraries.Gpu(0, "NVIDIA H200", 141 << 30, 0)])
+    with pytest.raises(EncoderError, match="NVIDIA H200 has no NVENC .*--codec libx264"):
+        hwaccel.check_encoder("hevc_nvenc")
+    hwaccel.check_encoder("libx264")  # not NVENC: nothing to check
