@@ -14,7 +14,7 @@ import sys
 import time
 
 from .cli_report import ProgressBar
-from .config import EncodeConfig, ModelConfig, TemporalConfig
+from .config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .live import parse_source
 from .outputs import output_format
 from .pipeline import Progress
@@ -95,20 +95,22 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
     return [(i, str(target / pathlib.Path(i).name)) for i in inputs]
 
 
-def _announce_model(args) -> None:
+def _announce_model(args, model: ModelConfig, codecs: list[str]) -> None:
     if args.quiet or args.workers > 1 or args.ray:
         return
     from .jobs.segment import load_runner
 
-    runner = load_runner(args.model, args.provider, 0)  # already loaded by the job
+    runner = load_runner(model)  # already loaded by the job
     c = runner.contract
     print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
-          f"{runner.input_size} px) on {runner.provider}", file=sys.stderr)
+          f"{runner.input_size} px) on {runner.provider}"
+          + (f"; video encoder {', '.join(codecs)}" if codecs else ""), file=sys.stderr)
 
 
 def run_job_command(args, parser_error) -> int:
     """Run ``colorize`` as a job; on Ctrl-C say where the job is and how to resume it."""
     from .jobs import JobConfig, job_folder, run_films
+    from .jobs.job import NotSegmentable
 
     pairs = _pairs(args, parser_error)
     quiet = args.quiet
@@ -123,17 +125,30 @@ def run_job_command(args, parser_error) -> int:
         if bar:
             bar(Progress(done, total, time.perf_counter() - started))
 
+    model = ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
+                        frame_graphs=args.frame_graphs, batch_size=args.batch_size or 8)
     try:
         summary = run_films(
-            pairs, model=ModelConfig(model=args.model, provider=args.provider,
-                                     batch_size=args.batch_size or 8),
+            pairs, model=model,
             encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
-                                preset=args.preset, options=tuple(args.encoder_option)),
+                                preset=args.preset, options=tuple(args.encoder_option),
+                                incompatible=args.incompatible),
             temporal=TemporalConfig(enabled=args.temporal == "on",
                                     strength=args.temporal_strength),
             job=JobConfig(segment_seconds=args.segment_seconds, resume=not args.no_resume,
                           workers=args.workers, ray=args.ray),
-            notify=notify, on_segment=on_segment, on_ready=lambda: _announce_model(args))
+            pipeline=PipelineConfig(hwaccel=args.hwaccel),
+            notify=notify, on_segment=on_segment,
+            on_ready=lambda codecs: _announce_model(args, model, codecs))
+    except NotSegmentable:
+        if bar:
+            bar.close()
+        if len(pairs) > 1 or args.workers > 1 or args.ray:
+            raise
+        from .cli import _run_colorize  # the single pass, as with --no-segments
+
+        args.no_segments = True
+        return _run_colorize(args)
     except BaseException as error:
         if bar:
             bar.close()

@@ -177,9 +177,9 @@ def test_warm_up_frames_go_through_the_model_but_are_not_written(clip, tmp_path,
     index = scan(source, 0)
     segment = plan_segments(index, 1.0)[2]
     spy = _CountingRunner(ModelRunner(model_path, provider="cpu"))
-    monkeypatch.setitem(segment_module._RUNNERS, (str(model_path), "cpu", 0), spy)
-    task = SegmentTask(input=str(source), segment=segment, model=str(model_path),
-                       provider="cpu")
+    config = ModelConfig(model=str(model_path), provider="cpu")
+    monkeypatch.setitem(segment_module._RUNNERS, config, spy)
+    task = SegmentTask(input=str(source), segment=segment, model=config)
     result = colorize_segment(task, tmp_path / "s.packets")
     assert spy.frames == segment.count + WARMUP_FRAMES
     assert result.frames == segment.count and result.first_pts == segment.first_pts
@@ -333,3 +333,17 @@ def test_a_folder_of_films_into_a_folder(clip, tmp_path, model_path, capsys):
     empty.mkdir()
     assert main(["colorize", str(empty), "-o", str(outdir), "--model", str(model_path)]) == 1
     assert "no video files in" in capsys.readouterr().err
+
+
+def test_a_stream_without_timestamps_runs_the_single_pass(tmp_path, model_path, capsys):
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs Debian's ffmpeg")
+    raw = tmp_path / "raw.h264"
+    subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=size=64x48:rate=25,format=gray", "-t", "2", "-c:v", "libx264",
+                    "-f", "h264", str(raw)], check=True)
+    out = tmp_path / "out.mkv"
+    assert _cli(raw, out, model_path) == 0
+    err = capsys.readouterr().err
+    assert "segments on" not in err and "has no timestamps" in err
+    assert len(video_pts(out)) == 50 and not job_folder(out).exists()

@@ -105,10 +105,11 @@ def test_wrong_frame_count_is_an_error(cluster, films, tmp_path, model_path):
     script = (
         "import sys, dataclasses\n"
         "from streamcolor.jobs.plan import scan, plan_segments\n"
+        "from streamcolor.config import ModelConfig\n"
         "from streamcolor.jobs.segment import SegmentTask\n"
         "from streamcolor.jobs.ray_backend import RayScheduler\n"
         "seg = plan_segments(scan(sys.argv[1], 0), 1.0)[1]\n"
-        "task = SegmentTask(input=sys.argv[1], model=sys.argv[2],\n"
+        "task = SegmentTask(input=sys.argv[1], model=ModelConfig(model=sys.argv[2]),\n"
         "                   segment=dataclasses.replace(seg, count=seg.count + 1))\n"
         "RayScheduler(sys.argv[3]).run([(task, sys.argv[4])], lambda t, r: None)\n")
     done = subprocess.run([sys.executable, "-c", script, str(films[1]), str(model_path),

@@ -20,8 +20,8 @@ import shutil
 import time
 from collections.abc import Callable
 
-from ..config import EncodeConfig, ModelConfig, TemporalConfig
-from ..errors import OutputError, StreamcolorError
+from ..config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
+from ..errors import InputError, OutputError, StreamcolorError
 from ..runtime import resolve_model_path
 from ..sinks import FileSink, check_output_path
 from ..sources import FileSource
@@ -30,7 +30,7 @@ from .manifest import FORMAT, Manifest, file_sha256, input_identity
 from .plan import plan_segments, scan, warmup_frames
 from .segment import SegmentResult, SegmentTask, cause_errno, load_runner, segment_name
 
-__all__ = ["JobConfig", "JobSummary", "Film", "run_films", "job_folder"]
+__all__ = ["JobConfig", "JobSummary", "Film", "NotSegmentable", "run_films", "job_folder"]
 
 MANIFEST = "manifest.json"
 
@@ -60,6 +60,7 @@ class JobSummary:
     resumed: int = 0
     seconds: float = 0.0
     provider: str = ""
+    codecs: list[str] = dataclasses.field(default_factory=list)
     nodes: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     @property
@@ -85,32 +86,45 @@ def settings_hash(model: ModelConfig, encode: EncodeConfig, temporal: TemporalCo
     """What decides the output's bytes: model file, encoder and stabilizer settings, cut
     length, warm-up."""
     data = {"model": file_sha256(resolve_model_path(model.model)),
+            "precision": model.precision, "frame_graphs": model.frame_graphs,
             "encode": dataclasses.asdict(encode), "temporal": dataclasses.asdict(temporal),
             "segment_seconds": job.segment_seconds, "warmup": warmup_frames(temporal),
             "format": FORMAT}
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
-class Film:
-    """One input and its output: the job folder, its lock, its manifest."""
+class NotSegmentable(InputError):
+    """The input cannot be cut into segments (its frames carry no timestamps)."""
 
-    def __init__(self, input: str | os.PathLike, output: str | os.PathLike) -> None:
+
+class Film:
+    """One input and its output: the job folder, its lock, its manifest. ``hwaccel`` is how
+    the input is decoded (see :mod:`streamcolor.hwaccel`); ``decode`` what segments use."""
+
+    def __init__(self, input: str | os.PathLike, output: str | os.PathLike,
+                 hwaccel: str = "none") -> None:
         self.input = pathlib.Path(input).resolve()
         self.output = pathlib.Path(output)
         check_output_path(self.output, [self.input])
-        with FileSource(self.input) as probe:
+        with FileSource(self.input, hwaccel=hwaccel) as probe:
             self.video_index = probe.video.index
+            if probe.pts_step is not None:
+                raise NotSegmentable(f"{self.input} has no timestamps to cut it by; use "
+                                     "--no-segments")
+            gpu = hwaccel != "none" and probe.video.codec_context.is_hwaccel
+            self.decode = hwaccel if gpu else "none"  # a CPU fallback is noted once, here
         self.folder = job_folder(self.output)
         self.manifest: Manifest | None = None
         self._lock = None
 
-    def check(self, encode: EncodeConfig) -> list[str]:
+    def check(self, encode: EncodeConfig) -> tuple[list[str], str]:
         """Open the output as the join will (and discard it), so that an encoder option or a
-        stream the container cannot hold is reported before any work; return its notes."""
+        stream the container cannot hold is reported before any work; return its notes and
+        its video encoder."""
         with FileSource(self.input) as source:
             sink = FileSink(self.output, source, encode)
             sink.abort()
-        return sink.notes
+        return sink.notes, sink.codec
 
     @property
     def manifest_path(self) -> pathlib.Path:
@@ -204,34 +218,36 @@ def _no_space(error: BaseException) -> bool:
 
 def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(),
               encode: EncodeConfig = EncodeConfig(), temporal: TemporalConfig = TemporalConfig(),
-              job: JobConfig = JobConfig(),
+              job: JobConfig = JobConfig(), pipeline: PipelineConfig = PipelineConfig(),
               notify: Callable[[str], None] = lambda text: None,
               on_segment: Callable[[int, int], None] | None = None,
-              on_ready: Callable[[], None] | None = None) -> JobSummary:
+              on_ready: Callable[[list[str]], None] | None = None) -> JobSummary:
     """Colorize every (input, output) pair as a segmented, resumable job; all films' segments
-    share the same scheduler. ``on_ready()`` is called once every input and output checked
-    out; ``on_segment(frames_done, frames_total)`` reports progress."""
+    share the same scheduler. Of ``pipeline`` only ``hwaccel`` applies (decoding).
+    ``on_ready(video_encoders)`` is called once every input and output checked out;
+    ``on_segment(frames_done, frames_total)`` reports progress."""
     started = time.perf_counter()
     outputs = [pathlib.Path(o).resolve() for _, o in pairs]
     if len(set(outputs)) < len(outputs) or len({pathlib.Path(i).resolve() for i, _ in pairs}) \
             < len(pairs):
         raise OutputError("the same input or output is named twice; give each film once")
-    films = [Film(i, o) for i, o in pairs]
+    films = [Film(i, o, pipeline.hwaccel) for i, o in pairs]
     summary = JobSummary()
     try:
-        notes = [note for film in films for note in film.check(encode)]
+        checked = [film.check(encode) for film in films]
+        notes = [note for film_notes, _ in checked for note in film_notes]
+        summary.codecs = list(dict.fromkeys(codec for _, codec in checked))
         settings = settings_hash(model, encode, temporal, job)
         for film in films:
             film.open(settings, job, warmup_frames(temporal), notify)
         if not job.ray:  # a bad model or provider is reported before any work
-            load_runner(model.model, model.provider, model.threads)
+            load_runner(model)
         if on_ready:
-            on_ready()
+            on_ready(summary.codecs)
         for note in notes:
             notify(f"note: {note}")
-        tasks = [(SegmentTask(input=str(film.input), segment=segment, model=model.model,
-                              provider=model.provider, batch_size=model.batch_size,
-                              threads=model.threads, encode=encode, temporal=temporal,
+        tasks = [(SegmentTask(input=str(film.input), segment=segment, model=model,
+                              encode=encode, temporal=temporal, hwaccel=film.decode,
                               container=film.output.suffix or ".mkv"),
                   film.folder / segment_name(segment.index))
                  for film in films for segment in film.missing()]

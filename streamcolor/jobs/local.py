@@ -113,7 +113,8 @@ class LocalScheduler:
 
     def _run_processes(self, tasks, finished) -> str:
         context = multiprocessing.get_context("spawn")
-        queue = [(dataclasses.replace(t, threads=t.threads or self.threads), target)
+        queue = [(dataclasses.replace(t, model=dataclasses.replace(
+                      t.model, threads=t.model.threads or self.threads)), target)
                  for t, target in tasks]
         originals = {id(new[0]): old[0] for new, old in zip(queue, tasks, strict=True)}
         workers = [self._start(context, slot) for slot in range(min(self.workers, len(queue)))]

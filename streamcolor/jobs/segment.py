@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import av
 
-from ..config import EncodeConfig, TemporalConfig
+from ..config import EncodeConfig, ModelConfig, TemporalConfig
 from ..errors import DecodeError, StreamcolorError, describe
 from ..frames import working_format
 from ..pipeline import Pipeline
@@ -35,7 +35,7 @@ __all__ = ["SegmentTask", "SegmentResult", "SegmentError", "colorize_segment", "
 
 SEGMENT_SUFFIX = ".packets"
 _SEEK_BACK = 10  # seconds: the second try when a seek lands past a segment's first frame
-_RUNNERS: dict[tuple, ModelRunner] = {}  # one loaded model per process and setting
+_RUNNERS: dict[ModelConfig, ModelRunner] = {}  # one loaded model per process and setting
 
 
 class SegmentError(StreamcolorError, RuntimeError):
@@ -64,13 +64,11 @@ class SegmentTask:
 
     input: str
     segment: Segment
-    model: str | None
-    provider: str = "auto"
-    batch_size: int = 8
-    threads: int = 0
+    model: ModelConfig = ModelConfig()
     encode: EncodeConfig = EncodeConfig()
     temporal: TemporalConfig = TemporalConfig()
     container: str = ".mkv"  # the output's extension: the encoder is set up as for it
+    hwaccel: str = "none"  # decoding on the GPU (NVDEC): see streamcolor.hwaccel
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -111,8 +109,8 @@ class SegmentSource:
     chapters: list = []
     decode_errors = 0
 
-    def __init__(self, path: str | os.PathLike, segment: Segment) -> None:
-        self._file = FileSource(path)
+    def __init__(self, path: str | os.PathLike, segment: Segment, hwaccel: str = "none") -> None:
+        self._file = FileSource(path, hwaccel=hwaccel)
         self.segment = segment
         self.path = self._file.path
         self.info = dataclasses.replace(self._file.info, frames=segment.count)
@@ -216,12 +214,11 @@ class _SegmentSink:
         self.writer.abort()
 
 
-def load_runner(model: str | None, provider: str, threads: int) -> ModelRunner:
+def load_runner(config: ModelConfig) -> ModelRunner:
     """The model, loaded once per process and setting."""
-    key = (model, provider, threads)
-    if key not in _RUNNERS:
-        _RUNNERS[key] = ModelRunner(model, provider=provider, threads=threads)
-    return _RUNNERS[key]
+    if config not in _RUNNERS:
+        _RUNNERS[config] = ModelRunner.for_config(config)
+    return _RUNNERS[config]
 
 
 def colorize_segment(task: SegmentTask, target: str | os.PathLike,
@@ -232,12 +229,12 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
     started = time.perf_counter()
     target = pathlib.Path(target)
     seg = task.segment
-    runner = load_runner(task.model, task.provider, task.threads)
-    with SegmentSource(task.input, seg) as source:
+    runner = load_runner(task.model)
+    with SegmentSource(task.input, seg, task.hwaccel) as source:
         sink = _SegmentSink(target, source, task)
         stabilizer = Stabilizer(task.temporal) if task.temporal.enabled else None
         report = (lambda _: on_frames(sink.frames)) if on_frames else None
-        Pipeline(source, runner, sink, batch_size=task.batch_size, stabilizer=stabilizer,
+        Pipeline(source, runner, sink, batch_size=task.model.batch_size, stabilizer=stabilizer,
                  on_progress=report).run()
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
