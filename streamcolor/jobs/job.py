@@ -70,6 +70,7 @@ class JobSummary:
         return done / busy if busy > 0 else 0.0
 
     def add(self, result: SegmentResult) -> None:
+        """Count a finished segment for the node that made it."""
         node = self.nodes.setdefault(result.node, {"segments": 0, "frames": 0, "seconds": 0.0})
         node["segments"] += 1
         node["frames"] += result.frames
@@ -128,6 +129,7 @@ class Film:
 
     @property
     def manifest_path(self) -> pathlib.Path:
+        """Where the job's manifest lives."""
         return self.folder / MANIFEST
 
     def open(self, settings: str, job: JobConfig, warmup: int,
@@ -182,6 +184,7 @@ class Film:
                f"({self.input.name})")
 
     def missing(self) -> list:
+        """The planned segments not yet done."""
         return [s for s in self.manifest.segments if s.index not in self.manifest.done]
 
     def record(self, result: SegmentResult) -> None:
@@ -207,6 +210,7 @@ class Film:
         return frames
 
     def close(self) -> None:
+        """Release the job folder's lock."""
         if self._lock is not None:
             self._lock.close()
             self._lock = None

@@ -61,10 +61,12 @@ class Segment:
     warm_pts: int
 
     def to_json(self) -> dict:
+        """The segment as the manifest stores it."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_json(cls, data: dict) -> Segment:
+        """The segment from its manifest entry."""
         return cls(**data)
 
 
