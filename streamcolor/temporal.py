@@ -35,7 +35,7 @@ import numpy as np
 
 from .config import TemporalConfig
 
-__all__ = ["Stabilizer", "StabilizerState", "TemporalConfig", "is_cut"]
+__all__ = ["Stabilizer", "StabilizerState", "TemporalConfig", "is_cut", "max_weight"]
 
 _FLOW_SIZE = 128  # optical flow resolution (pixels per side); never full resolution
 _TAU_L = 6.0  # L* units of warp residual at which confidence falls to 1/e
@@ -53,7 +53,7 @@ class StabilizerState:
     ab: np.ndarray  # (2, s, s) float32, the previous output
 
 
-def _max_weight(strength: float) -> float:
+def max_weight(strength: float) -> float:
     """The most weight carried colour gets: its memory is 1 + 38 * strength frames."""
     return 1.0 - 1.0 / (1.0 + 38.0 * strength)
 
@@ -140,7 +140,7 @@ class Stabilizer:
         size = prediction.shape[1:]
         scale = np.array([size[1] / _FLOW_SIZE, size[0] / _FLOW_SIZE], np.float32)
         flow = cv2.resize(backward, (size[1], size[0]), interpolation=cv2.INTER_LINEAR) * scale
-        weight = _max_weight(self.config.strength) * cv2.resize(
+        weight = max_weight(self.config.strength) * cv2.resize(
             confidence, (size[1], size[0]), interpolation=cv2.INTER_LINEAR)
         carried = _warp(np.ascontiguousarray(self.state.ab.transpose(1, 2, 0)), flow,
                         _AB_INTERPOLATION)

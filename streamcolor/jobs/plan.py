@@ -22,7 +22,7 @@ import numpy as np
 from ..config import TemporalConfig
 from ..errors import DecodeError
 from ..sources import _TRUNCATION_TOLERANCE, format_time, open_input
-from ..temporal import _max_weight  # the stabilizer's own bound on carried colour
+from ..temporal import max_weight  # the stabilizer's own bound on carried colour
 
 __all__ = ["FilmIndex", "Segment", "scan", "plan_segments", "warmup_frames",
            "WARMUP_FRAMES"]
@@ -116,7 +116,7 @@ def warmup_frames(temporal: TemporalConfig) -> int:
     never more than ``w_max``)."""
     if not temporal.enabled:
         return 0
-    weight = _max_weight(temporal.strength)
+    weight = max_weight(temporal.strength)
     if weight <= 0:
         return 0
     return max(WARMUP_FRAMES, math.ceil(math.log(_WARMUP_RESIDUAL) / math.log(weight)))
