@@ -172,7 +172,8 @@ def job_summary_line(summary, outputs: list[str]) -> str:
     """How the work was spread, then the usual summary line."""
     nodes = len(summary.nodes)
     resumed = f", {summary.resumed} resumed" if summary.resumed else ""
-    spread = (f"{summary.segments} segments on {nodes} node{'s' * (nodes != 1)}{resumed}\n")
+    spread = (f"{summary.segments} segment{'s' * (summary.segments != 1)} on {nodes} "
+              f"node{'s' * (nodes != 1)}{resumed}\n")
     return (spread + f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
             f"({summary.fps:.1f} fps, {summary.provider or 'none'}) -> {', '.join(outputs)}")
 
