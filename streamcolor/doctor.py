@@ -140,13 +140,20 @@ def _gpu_verdict(name: str, label: str, report: dict) -> dict:
         return _verdict(label, False, reason.text, reason.fix)
 
 
-def _decode_verdict(media: dict, driver: dict) -> dict:
-    label = "GPU decode"
+def _missing_basics(label: str, media: dict, driver: dict) -> dict | None:
+    """The verdict when PyAV or the NVIDIA driver, which every GPU media path needs, is missing."""
     if media.get("pyav") is None:
         return _verdict(label, False, "PyAV is not installed", "pip install av")
     if not driver["libcuda"]:
         return _verdict(label, False, "no NVIDIA driver (libcuda.so.1 does not load)",
                         "install the NVIDIA driver")
+    return None
+
+
+def _decode_verdict(media: dict, driver: dict) -> dict:
+    label = "GPU decode"
+    if missing := _missing_basics(label, media, driver):
+        return missing
     if "cuda" not in media["hwaccel_devices"]:
         return _verdict(label, False, "PyAV's FFmpeg has no CUDA hardware device",
                         "install a PyAV wheel whose FFmpeg has CUDA (the PyPI wheels do)")
@@ -159,11 +166,8 @@ def _decode_verdict(media: dict, driver: dict) -> dict:
 
 def _encode_verdict(media: dict, driver: dict) -> dict:
     label = "GPU encode"
-    if media.get("pyav") is None:
-        return _verdict(label, False, "PyAV is not installed", "pip install av")
-    if not driver["libcuda"]:
-        return _verdict(label, False, "no NVIDIA driver (libcuda.so.1 does not load)",
-                        "install the NVIDIA driver")
+    if missing := _missing_basics(label, media, driver):
+        return missing
     gpus = driver["gpus"]
     opens = [name for name, state in media["nvenc"].items() if state == "opens"]
     if opens:

@@ -126,10 +126,10 @@ class Stabilizer:
         previous = self.state.lightness
         eight_bit = [np.clip(p * 2.55, 0, 255).astype(np.uint8) for p in (current, previous)]
         backward = self._flow.calc(eight_bit[0], eight_bit[1], None)
-        forward = self._flow.calc(eight_bit[1], eight_bit[0], None)
         moved = _warp(previous, backward)
         if is_cut(current, moved):
             return None
+        forward = self._flow.calc(eight_bit[1], eight_bit[0], None)
         residual = np.abs(current - moved)
         residual -= np.median(residual)  # a global brightness change is no new content
         round_trip = backward + _warp(forward, backward)
