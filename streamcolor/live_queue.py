@@ -30,9 +30,10 @@ def drop_frames(q: queue.Queue, *, arrived_before: float, keep: int) -> int:
     Returns how many were removed."""
     with q.mutex:
         frames = [item for item in q.queue if isinstance(item, av.VideoFrame)]
-        stale = [f for f in frames if isinstance(f.opaque, float) and f.opaque < arrived_before]
-        fresh = [f for f in frames if not any(f is old for old in stale)]
-        drop = {id(f) for f in stale + fresh[: max(0, len(fresh) - keep)]}
+        drop = {id(f) for f in frames
+                if isinstance(f.opaque, float) and f.opaque < arrived_before}
+        fresh = [f for f in frames if id(f) not in drop]
+        drop.update(id(f) for f in fresh[: max(0, len(fresh) - keep)])
         if drop:
             kept = [item for item in q.queue if id(item) not in drop]
             q.queue.clear()
