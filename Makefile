@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(PY) -m streamcolor.demo demo
+	$(PY) -m streamcolor.cli.demo demo
 
 test: install
 	$(PY) -m pytest -q

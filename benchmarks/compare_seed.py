@@ -20,7 +20,7 @@ import tempfile
 from seed_baseline import seed_colorize
 
 from streamcolor import EncodeConfig, ModelConfig, ModelRunner, colorize_file
-from streamcolor.bench import RESOLUTIONS, model_only_fps
+from streamcolor.diagnostics.bench import RESOLUTIONS, model_only_fps
 from streamcolor.testing import ClipSpec, make_clip
 
 

@@ -4,7 +4,7 @@
                                             [--json PATH]
 
 Encodes the same colour frames (a moving gradient, made once in memory) with the settings
-streamcolor gives each container by default (:func:`streamcolor.encoders.encoder_options`):
+streamcolor gives each container by default (:func:`streamcolor.media.encoders.encoder_options`):
 .webm -> libvpx-vp9, .mp4/.mov/.mkv -> libx264. Reports the median frames per second over
 --repeats runs, the ratio to libx264, the output size, and the CPU model. (With
 ``deadline=good`` libvpx treats cpu-used above 5 as 5: 5 is the fastest good-quality setting.)
@@ -23,7 +23,7 @@ import av
 import numpy as np
 
 from streamcolor.config import EncodeConfig
-from streamcolor.encoders import choose_encoder, encoder_options
+from streamcolor.media.encoders import choose_encoder, encoder_options
 
 
 def _frames(width: int, height: int, count: int) -> list[av.VideoFrame]:

@@ -112,7 +112,7 @@ class Sampler:
 def run_doctor(report: Report) -> None:
     with report.step("doctor", ("numpy", "onnxruntime")) as entry:
         if entry is not None:
-            from streamcolor.doctor import collect
+            from streamcolor.diagnostics.doctor import collect
 
             entry["report"] = collect()
             entry["verdicts"] = {v["path"]: v for v in entry["report"]["verdicts"]}
@@ -194,7 +194,7 @@ def run_models(report: Report, folder: pathlib.Path, batches=(1, 8, 32)) -> None
 
 def _decode_fps(av, clip: pathlib.Path, mode: str) -> float:
     """Decode alone, the way the pipeline decodes (``--hwaccel`` auto: NVDEC where it works)."""
-    from streamcolor.hwaccel import decode_options
+    from streamcolor.media.hwaccel import decode_options
 
     started, frames = time.perf_counter(), 0
     with av.open(str(clip), **decode_options(mode)) as container:

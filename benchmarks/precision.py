@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from streamcolor import EncodeConfig, ModelConfig, colorize_file  # noqa: E402
 from streamcolor.contract import ModelContract  # noqa: E402
-from streamcolor.quality import evaluate_folder  # noqa: E402
+from streamcolor.diagnostics.quality import evaluate_folder  # noqa: E402
 from streamcolor.runtime import DEFAULT_MODEL, ModelRunner  # noqa: E402
 from streamcolor.testing import ClipSpec, make_clip  # noqa: E402
 from streamcolor.zoo import samples  # noqa: E402

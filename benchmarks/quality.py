@@ -15,7 +15,7 @@ import argparse
 import pathlib
 import sys
 
-from streamcolor import quality
+from streamcolor.diagnostics import quality
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT.parent / "shared" / "datasets" / "photos" / "val"

@@ -22,8 +22,8 @@ import numpy as np
 from _machine import cpu_model
 
 from streamcolor import ModelConfig, TemporalConfig, colorize_file
+from streamcolor.color.temporal import Stabilizer
 from streamcolor.config import EncodeConfig
-from streamcolor.temporal import Stabilizer
 from streamcolor.testing import ClipSpec, make_clip
 
 SIZES = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080)}

@@ -26,11 +26,11 @@ from .errors import (
     StreamcolorError,
 )
 from .images import colorize_image, colorize_images
-from .live import LiveSource
+from .live.source import LiveSource
+from .media.sinks import FileSink
+from .media.sources import FileSource
 from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
-from .sinks import FileSink
-from .sources import FileSource
 
 __all__ = [
     "__version__",

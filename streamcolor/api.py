@@ -9,23 +9,23 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .color import PlaneSpec, chroma_planes
+from .color.lab import PlaneSpec, chroma_planes
+from .color.temporal import Stabilizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
-from .hwaccel import check_encoder
-from .live import LiveSource, parse_source
-from .outputs import open_outputs
+from .live.outputs import open_outputs
+from .live.source import LiveSource, parse_source
+from .media.hwaccel import check_encoder
+from .media.sinks import check_output_path
+from .media.sources import FileSource
 from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
-from .sinks import check_output_path
-from .sources import FileSource
-from .temporal import Stabilizer
 
 __all__ = ["colorize", "colorize_file"]
 
 
 def _live_encoding(encode: EncodeConfig, rate) -> EncodeConfig:
-    """Low-latency encoder settings (chosen per encoder by :mod:`streamcolor.encoders`)."""
+    """Low-latency encoder settings (chosen per encoder by :mod:`streamcolor.media.encoders`)."""
     return dataclasses.replace(encode, live=True)
 
 
@@ -77,7 +77,8 @@ def colorize(
 
     ``live`` None means live mode for live sources only; True forces it (a file is then read
     in real time); a :class:`LiveConfig` sets its latency budget and frame limit.
-    ``temporal`` configures the chroma stabilizer (on by default; see :mod:`streamcolor.temporal`).
+    ``temporal`` configures the chroma stabilizer (on by default; see
+    :mod:`streamcolor.color.temporal`).
     """
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):

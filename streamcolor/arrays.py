@@ -18,11 +18,11 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
-from .color import PlaneSpec, chroma_planes, model_input
+from .color.lab import PlaneSpec, chroma_planes, model_input
+from .color.temporal import Stabilizer
 from .config import TemporalConfig
 from .errors import InputError
 from .runtime import ModelRunner
-from .temporal import Stabilizer
 
 _STEADY = TemporalConfig()
 

@@ -14,7 +14,7 @@ _RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x26
 class EncodeConfig:
     """The video encoder and what to do with streams the output cannot hold.
 
-    ``codec`` None picks one per output container (see :mod:`streamcolor.encoders`). ``crf``
+    ``codec`` None picks one per output container (see :mod:`streamcolor.media.encoders`). ``crf``
     and ``bitrate`` are exclusive; with neither, and no rate-control option of the user's own
     (qp, b, x264-params...), encoders that have a CRF get a high-quality default (18 for x264).
     ``incompatible``: a copied stream the output container cannot hold is ``"convert"``-ed
@@ -95,7 +95,7 @@ class LiveConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class TemporalConfig:
-    """The temporal chroma stabilizer (see :mod:`streamcolor.temporal`). ``enabled`` False
+    """The temporal chroma stabilizer (see :mod:`streamcolor.color.temporal`). ``enabled`` False
     colorizes every frame on its own; ``strength`` 0..1 sets how much of the colour carried
     along the motion is kept (0: none, 1: as much as the stabilizer ever keeps)."""
 

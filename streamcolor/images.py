@@ -16,12 +16,12 @@ import cv2
 import numpy as np
 
 from .arrays import compose, picture_spec, split_luma
-from .atomic import temporary_beside
-from .color import model_input
+from .color.lab import model_input
 from .errors import InputError, InputNotFoundError, OutputError
-from .photo_meta import PhotoMeta, encode_photo, read_photo
+from .media.atomic import temporary_beside
+from .media.photo_meta import PhotoMeta, encode_photo, read_photo
+from .media.sinks import check_output_path
 from .runtime import ModelRunner
-from .sinks import check_output_path
 
 __all__ = ["IMAGE_SUFFIXES", "colorize_image", "colorize_images", "find_images"]
 

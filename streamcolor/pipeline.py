@@ -25,14 +25,14 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from .color import model_input
+from .color.lab import model_input
+from .color.temporal import Stabilizer
 from .config import LiveConfig
 from .errors import StageError
-from .frames import colorize_frame, plane_array, plane_spec
-from .live_queue import drop_frames, live_depth
-from .metrics import LiveMetrics
+from .live.backlog import drop_frames, live_depth
+from .live.metrics import LiveMetrics
+from .media.frames import colorize_frame, plane_array, plane_spec
 from .runtime.binding import InFlight
-from .temporal import Stabilizer
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
 

@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from .contract import ModelContract
-from .frames import plane_array
+from .media.frames import plane_array
 
 __all__ = ["make_model", "make_clip", "ClipSpec", "AudioTrack"]
 

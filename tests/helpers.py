@@ -7,8 +7,8 @@ import ctypes
 import av
 import numpy as np
 
-from streamcolor.atomic import partial_files
-from streamcolor.frames import plane_array
+from streamcolor.media.atomic import partial_files
+from streamcolor.media.frames import plane_array
 
 
 class _Partials:

@@ -10,9 +10,9 @@ import av
 import cv2
 import pytest
 
-from streamcolor.bench import model_only_fps, run_bench
-from streamcolor.cli import main
+from streamcolor.cli.main import main
 from streamcolor.config import ModelConfig
+from streamcolor.diagnostics.bench import model_only_fps, run_bench
 from streamcolor.runtime import ModelRunner
 from streamcolor.testing import ClipSpec, make_clip
 

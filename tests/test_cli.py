@@ -19,7 +19,7 @@ import pytest
 
 import streamcolor
 from helpers import gpu_driver_loads, packets, partial_of, video_pts, write_audio_only
-from streamcolor.cli import main
+from streamcolor.cli.main import main
 from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
 FRAMES = 12

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from streamcolor.color import (
+from streamcolor.color.lab import (
     PlaneSpec,
     chroma_planes,
     lightness_lut,

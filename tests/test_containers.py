@@ -14,10 +14,10 @@ import pytest
 
 from helpers import luma_planes, video_pts
 from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize, colorize_file
-from streamcolor.cli import main
-from streamcolor.encoders import encoder_options
+from streamcolor.cli.main import main
 from streamcolor.errors import IncompatibleStreamError
-from streamcolor.frames import plane_array
+from streamcolor.media.encoders import encoder_options
+from streamcolor.media.frames import plane_array
 from streamcolor.testing import AudioTrack, ClipSpec, _grey_frame, _pattern
 
 SUBTITLES = ((0.2, 0.6, "hello"), (0.7, 1.1, "second line"))

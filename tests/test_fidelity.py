@@ -10,7 +10,7 @@ import pytest
 
 from helpers import encode_flat_frames, luma_planes, packets, video_pts
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
-from streamcolor.frames import plane_array
+from streamcolor.media.frames import plane_array
 from streamcolor.testing import AudioTrack, ClipSpec
 
 VFR_PTS = (0, 33, 70, 100, 180, 200, 260, 300, 333, 420, 450, 500, 533, 600, 640, 700, 733)

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
-from streamcolor.color import PlaneSpec, chroma_planes, lightness_lut, model_input
-from streamcolor.frames import plane_array
+from streamcolor.color.lab import PlaneSpec, chroma_planes, lightness_lut, model_input
+from streamcolor.media.frames import plane_array
 from streamcolor.testing import ClipSpec
 
 pytest.importorskip("onnx", reason="needs onnx to build the frame graphs")

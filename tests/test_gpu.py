@@ -55,7 +55,7 @@ def test_cuda_io_binding_and_frame_graphs_match_cpu(model_path):
     """The device path: IO binding on CUDA and the frame graphs on CUDA, against the CPU."""
     _require("cuda")
     pytest.importorskip("onnx", reason="needs onnx to build the frame graphs")
-    from streamcolor.color import PlaneSpec
+    from streamcolor.color.lab import PlaneSpec
 
     gpu = ModelRunner(model_path, provider="cuda")
     cpu = ModelRunner(model_path, provider="cpu", io_binding=False)
@@ -91,9 +91,9 @@ def test_tensorrt_profile_covers_every_batch_size(model_path, tmp_path):
 @pytest.mark.gpu
 def test_nvdec_luma_is_the_software_decoders(clip):
     """--hwaccel cuda: frames decoded on the GPU carry the same luma as software decoding."""
-    from streamcolor import hwaccel
-    from streamcolor.frames import plane_array
-    from streamcolor.sources import FileSource
+    from streamcolor.media import hwaccel
+    from streamcolor.media.frames import plane_array
+    from streamcolor.media.sources import FileSource
 
     problem = hwaccel.cuda_decode_problem()
     if problem:

@@ -18,11 +18,11 @@ from streamcolor import (
     ModelConfig,
     PipelineConfig,
     colorize_file,
-    hwaccel,
 )
-from streamcolor.frames import plane_array
+from streamcolor.media import hwaccel
+from streamcolor.media.frames import plane_array
+from streamcolor.media.sources import FileSource
 from streamcolor.runtime import libraries
-from streamcolor.sources import FileSource
 from streamcolor.testing import ClipSpec
 from stub_driver import stub_driver
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from helpers import packets, partial_of, video_pts
-from streamcolor.cli import main
+from streamcolor.cli.main import main
 from streamcolor.config import EncodeConfig, ModelConfig
 from streamcolor.jobs import Film, JobConfig, job_folder, run_films
 from streamcolor.jobs import segment as segment_module

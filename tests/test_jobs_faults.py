@@ -13,7 +13,7 @@ import time
 import pytest
 
 from helpers import partial_of, video_pts
-from streamcolor.cli import main
+from streamcolor.cli.main import main
 from streamcolor.jobs import job_folder
 from streamcolor.jobs.manifest import Manifest, file_sha256
 from streamcolor.jobs.packets import PacketWriter

@@ -29,8 +29,8 @@ from streamcolor import (
     PipelineConfig,
     colorize,
 )
-from streamcolor.live import parse_source
-from streamcolor.outputs import open_outputs
+from streamcolor.live.outputs import open_outputs
+from streamcolor.live.source import parse_source
 
 FAST = EncodeConfig(preset="ultrafast")
 

@@ -153,7 +153,7 @@ def test_live_queue_drops_stale_and_excess_frames_but_never_packets():
 
     import av
 
-    from streamcolor.live_queue import drop_frames
+    from streamcolor.live.backlog import drop_frames
 
     def frame(arrival):
         f = av.VideoFrame(16, 16, "yuv420p")

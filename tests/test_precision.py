@@ -70,7 +70,7 @@ def test_bundled_variants_are_close_to_fp32():
 
 
 def test_cli_precision_and_frame_graphs(clip, model, tmp_path, capsys):
-    from streamcolor.cli import main
+    from streamcolor.cli.main import main
     from streamcolor.testing import ClipSpec
 
     source = clip(ClipSpec(frames=3))

@@ -181,7 +181,7 @@ def test_pipeline_with_two_batches_in_flight_is_identical(clip, model_path, tmp_
     import av
 
     from streamcolor import EncodeConfig, ModelConfig, colorize_file
-    from streamcolor.frames import plane_array
+    from streamcolor.media.frames import plane_array
     from streamcolor.testing import AudioTrack, ClipSpec
 
     source = clip(ClipSpec(frames=13, codec="ffv1", codec_options=(), audio=(AudioTrack(),)))

@@ -11,7 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-from streamcolor import quality
+from streamcolor.cli import eval as eval_cli
+from streamcolor.diagnostics import quality
 from streamcolor.testing import make_model
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -83,10 +84,10 @@ def test_eval_command(tmp_path, capsys):
     folder = _photos(tmp_path / "photos", count=2)
     model = make_model(tmp_path / "tiny.onnx", input_size=None)
     parser = argparse.ArgumentParser()
-    quality.add_eval_parser(parser.add_subparsers(dest="command"))
+    eval_cli.add_eval_parser(parser.add_subparsers(dest="command"))
     args = parser.parse_args(["eval", str(folder), "--model", str(model), "--provider", "cpu",
                               "--json", str(tmp_path / "r.json")])
-    assert quality.run_eval_command(args) == 0
+    assert eval_cli.run_eval_command(args) == 0
     assert "PSNR" in capsys.readouterr().out
     assert json.loads((tmp_path / "r.json").read_text())["images"] == 2
 

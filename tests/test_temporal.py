@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from streamcolor import EncodeConfig, ModelConfig, TemporalConfig, colorize_file
-from streamcolor.color import PlaneSpec, chroma_planes, model_input
-from streamcolor.frames import plane_array
+from streamcolor.color.lab import PlaneSpec, chroma_planes, model_input
+from streamcolor.color.temporal import Stabilizer
+from streamcolor.media.frames import plane_array
 from streamcolor.runtime import ModelRunner
-from streamcolor.temporal import Stabilizer
 
 LOSSLESS = EncodeConfig(codec="ffv1")
 SIZE = (96, 64)  # width, height

@@ -12,6 +12,7 @@ import pytest
 onnx = pytest.importorskip("onnx", reason="importing models needs the onnx package")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
 
+from streamcolor.cli.models import add_models_parser, run_models_command  # noqa: E402
 from streamcolor.contract import ModelContract  # noqa: E402
 from streamcolor.zoo import (  # noqa: E402
     ContractError,
@@ -21,7 +22,6 @@ from streamcolor.zoo import (  # noqa: E402
     variant_path,
     verify_models,
 )
-from streamcolor.zoo.cli import add_models_parser, run_models_command  # noqa: E402
 from streamcolor.zoo.validate import cpu_session  # noqa: E402
 
 

@@ -98,7 +98,7 @@ def test_package_imports_without_onnx_or_torch():
     import sys
 
     code = ("import sys; sys.modules['onnx'] = None; sys.modules['torch'] = None; "
-            "import streamcolor.zoo, streamcolor.zoo.cli; print('ok')")
+            "import streamcolor.zoo, streamcolor.cli.models; print('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT, check=False)
     assert result.stdout.strip() == "ok", result.stderr

@@ -4,7 +4,7 @@ Photos are decoded once into a uint8 array (N, C, C, 3) of sRGB pictures, each t
 photo squashed to C x C: the pipeline also squashes a whole frame to the model's S x S, so
 the training pictures have the same aspect distortion as the pictures the model sees.
 Batches are random resized crops with horizontal flips, converted to CIE Lab with OpenCV
-(float sRGB 0..1 -> Lab, the same L* as ``streamcolor.color`` computes from luma).
+(float sRGB 0..1 -> Lab, the same L* as ``streamcolor.color.lab`` computes from luma).
 """
 
 from __future__ import annotations

@@ -5,10 +5,11 @@
 
 The held-out photos are the ``holdout`` training photos the run never trained on (listed in
 the checkpoint), so the val split stays untouched until the final evaluation. Every setting
-is exported to ONNX and scored with :func:`streamcolor.quality.evaluate_folder`. The chosen
-setting balances the two targets of issue 4 (PSNR at least the gray baseline's minus 1 dB,
-colourfulness at least 60% of the originals'): it has the largest smaller slack, where the
-PSNR slack is in dB and the colourfulness slack counts 10 percentage points as 1 dB.
+is exported to ONNX and scored with
+:func:`streamcolor.diagnostics.quality.evaluate_folder`. The chosen setting balances the two
+targets of issue 4 (PSNR at least the gray baseline's minus 1 dB, colourfulness at least 60%
+of the originals'): it has the largest smaller slack, where the PSNR slack is in dB and the
+colourfulness slack counts 10 percentage points as 1 dB.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 
 import torch
 
-from streamcolor.quality import evaluate_folder
+from streamcolor.diagnostics.quality import evaluate_folder
 from streamcolor.runtime import ModelRunner
 
 from .export import export

@@ -22,9 +22,9 @@ from collections.abc import Callable
 
 from ..config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
 from ..errors import InputError, OutputError, StreamcolorError
+from ..media.sinks import FileSink, check_output_path
+from ..media.sources import FileSource
 from ..runtime import resolve_model_path
-from ..sinks import FileSink, check_output_path
-from ..sources import FileSource
 from .join import join_segments
 from .manifest import FORMAT, Manifest, file_sha256, input_identity
 from .plan import plan_segments, scan, warmup_frames
@@ -100,7 +100,7 @@ class NotSegmentable(InputError):
 
 class Film:
     """One input and its output: the job folder, its lock, its manifest. ``hwaccel`` is how
-    the input is decoded (see :mod:`streamcolor.hwaccel`); ``decode`` what segments use."""
+    the input is decoded (see :mod:`streamcolor.media.hwaccel`); ``decode`` what segments use."""
 
     def __init__(self, input: str | os.PathLike, output: str | os.PathLike,
                  hwaccel: str = "none") -> None:

@@ -1,6 +1,6 @@
 """The final step: the segments' packets and every other stream of the input, in one pass.
 
-The output is a :class:`~streamcolor.sinks.FileSink`, exactly as in a single-pass run (the
+The output is a :class:`~streamcolor.media.sinks.FileSink`, exactly as in a single-pass run (the
 same temporary name and rename, copied streams, cover art, container tags, chapters); its
 encoder is opened with the job's settings but given no frames: the video packets come
 from the segment files, unchanged. Input packets of the other streams and segment packets
@@ -19,8 +19,8 @@ import av
 
 from ..config import EncodeConfig
 from ..errors import OutputError
-from ..sinks import FileSink
-from ..sources import FileSource
+from ..media.sinks import FileSink
+from ..media.sources import FileSource
 from .packets import read_header, read_packets
 from .segment import SegmentError
 

@@ -19,10 +19,10 @@ from fractions import Fraction
 import av
 import numpy as np
 
+from ..color.temporal import max_weight  # the stabilizer's own bound on carried colour
 from ..config import TemporalConfig
 from ..errors import DecodeError
-from ..sources import _TRUNCATION_TOLERANCE, format_time, open_input
-from ..temporal import max_weight  # the stabilizer's own bound on carried colour
+from ..media.sources import _TRUNCATION_TOLERANCE, format_time, open_input
 
 __all__ = ["FilmIndex", "Segment", "scan", "plan_segments", "warmup_frames",
            "WARMUP_FRAMES"]
@@ -97,7 +97,7 @@ def scan(path: str | os.PathLike, video_index: int) -> FilmIndex:
 
 
 def _check_truncation(path, container, latest: float) -> None:
-    """The same test as a single pass makes (see :mod:`streamcolor.sources`)."""
+    """The same test as a single pass makes (see :mod:`streamcolor.media.sources`)."""
     if not container.duration:
         return
     declared = container.duration / av.time_base

@@ -19,14 +19,14 @@ from collections.abc import Callable
 
 import av
 
+from ..color.temporal import Stabilizer
 from ..config import EncodeConfig, ModelConfig, TemporalConfig
 from ..errors import DecodeError, StreamcolorError, describe
-from ..frames import working_format
+from ..media.frames import working_format
+from ..media.sinks import FileSink
+from ..media.sources import FileSource
 from ..pipeline import Pipeline
 from ..runtime import ModelRunner
-from ..sinks import FileSink
-from ..sources import FileSource
-from ..temporal import Stabilizer
 from .manifest import file_sha256
 from .packets import PacketWriter
 from .plan import Segment
@@ -68,7 +68,7 @@ class SegmentTask:
     encode: EncodeConfig = EncodeConfig()
     temporal: TemporalConfig = TemporalConfig()
     container: str = ".mkv"  # the output's extension: the encoder is set up as for it
-    hwaccel: str = "none"  # decoding on the GPU (NVDEC): see streamcolor.hwaccel
+    hwaccel: str = "none"  # decoding on the GPU (NVDEC): see streamcolor.media.hwaccel
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -222,7 +222,7 @@ class ModelRunner:
 
     def run(self, lightness: np.ndarray) -> np.ndarray:
         """(N,1,S,S) float32 L* -> (N,2,s,s) float32 ab."""
-        from ..color import lightness_to_gray_rgb, rgb_to_ab  # OpenCV only where needed
+        from ..color.lab import lightness_to_gray_rgb, rgb_to_ab  # OpenCV only where needed
 
         feed = lightness
         if self.contract.input_kind == "gray_rgb":

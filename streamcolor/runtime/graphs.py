@@ -18,7 +18,7 @@ import functools
 import cv2
 import numpy as np
 
-from ..color import PlaneSpec, lightness_lut
+from ..color.lab import PlaneSpec, lightness_lut
 
 __all__ = ["FrameGraphs", "resize_weights"]
 

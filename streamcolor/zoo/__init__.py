@@ -2,7 +2,7 @@
 
 ``resolve_model(spec)`` turns a ``--model`` argument (a path to a ``.onnx`` file or a
 registry name such as ``eccv16`` or ``eccv16:int8``) into an ONNX path. The
-``streamcolor models`` command lives in :mod:`streamcolor.zoo.cli`. Importing this
+``streamcolor models`` command lives in :mod:`streamcolor.cli.models`. Importing this
 package needs neither PyTorch nor ``onnx``; converting and importing models needs
 ``onnx``; nothing here ever needs PyTorch.
 """

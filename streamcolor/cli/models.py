@@ -14,9 +14,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from . import manage, registry
-from .errors import ZooError
-from .verify import verify_models
+from ..zoo import manage, registry
+from ..zoo.errors import ZooError
+from ..zoo.verify import verify_models
 
 __all__ = ["add_models_parser", "run_models_command", "main"]
 
@@ -146,7 +146,7 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Standalone entry point: ``python -m streamcolor.zoo.cli models ...``."""
+    """Standalone entry point: ``python -m streamcolor.cli.models models ...``."""
     parser = argparse.ArgumentParser(prog="streamcolor")
     add_models_parser(parser.add_subparsers(dest="command", required=True))
     return run_models_command(parser.parse_args(argv))

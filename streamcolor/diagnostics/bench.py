@@ -3,7 +3,7 @@
 For each (resolution, batch size): end-to-end fps of :func:`colorize_file` (decode to mux,
 x264 CRF 18 as a user would run it), model-only fps (the session alone, same batch), the share
 of busy time of each stage, queue occupancy, CPU %, peak RSS, and on an NVIDIA GPU its memory
-and utilization. No printing here: :mod:`streamcolor.cli_bench` shows the results.
+and utilization. No printing here: :mod:`streamcolor.cli.bench` shows the results.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import time
 
 import numpy as np
 
-from .api import colorize_file
-from .config import EncodeConfig, ModelConfig
-from .runtime import ModelRunner
+from ..api import colorize_file
+from ..config import EncodeConfig, ModelConfig
+from ..runtime import ModelRunner
 
 __all__ = ["RESOLUTIONS", "Cell", "model_only_fps", "run_bench"]
 
@@ -113,7 +113,7 @@ class _Sampler:
 
 
 def _clip(tmp: pathlib.Path, resolution: str, frames: int) -> pathlib.Path:
-    from .testing import ClipSpec, make_clip
+    from ..testing import ClipSpec, make_clip
 
     path = tmp / f"bench_{resolution}.mkv"
     if not path.exists():

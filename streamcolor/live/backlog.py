@@ -12,7 +12,7 @@ import queue
 
 import av
 
-from .config import LiveConfig
+from ..config import LiveConfig
 
 __all__ = ["live_depth", "drop_frames"]
 

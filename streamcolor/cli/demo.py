@@ -1,4 +1,4 @@
-"""``python -m streamcolor.demo [FOLDER]``: colorize a generated grey clip with sound.
+"""``make demo`` (``python -m streamcolor.cli.demo [FOLDER]``): colorize a grey clip with sound.
 
 Writes FOLDER/clip_gray.mkv (10 s, 640x360, stereo audio, subtitles, chapters) and
 colorizes it into FOLDER/clip_color.mkv with streamcolor's own bundled model, then says
@@ -11,9 +11,9 @@ from __future__ import annotations
 import pathlib
 import sys
 
-from .cli import main as cli_main
-from .runtime import DEFAULT_MODEL
-from .testing import AudioTrack, ClipSpec, make_clip, make_model
+from ..runtime import DEFAULT_MODEL
+from ..testing import AudioTrack, ClipSpec, make_clip, make_model
+from .main import main as cli_main
 
 DEMO_CLIP = ClipSpec(
     width=640, height=360, frames=250, pix_fmt="yuv420p",

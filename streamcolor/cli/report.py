@@ -10,8 +10,8 @@ import json
 import sys
 import time
 
-from .pipeline import Progress, Summary
-from .redact import redact
+from ..pipeline import Progress, Summary
+from ..redact import redact
 
 __all__ = ["ProgressBar", "LiveReporter", "summary_line", "live_line"]
 

@@ -9,7 +9,7 @@
 
 Every output gets the same colorized frames; each encodes them with the same settings.
 A live source's sound goes to every output but the preview: copied where the output carries
-its codec, converted otherwise (:mod:`streamcolor.live_audio`).
+its codec, converted otherwise (:mod:`streamcolor.live.audio`).
 """
 
 from __future__ import annotations
@@ -23,10 +23,10 @@ from urllib.parse import urlsplit
 
 import av
 
-from .config import EncodeConfig
-from .errors import OutputError
-from .live_audio import AudioRoute
-from .sinks import FileSink
+from ..config import EncodeConfig
+from ..errors import OutputError
+from ..media.sinks import FileSink
+from .audio import AudioRoute
 
 __all__ = ["open_outputs", "TeeSink", "PreviewSink", "WithAudio", "output_format"]
 
@@ -194,6 +194,6 @@ def open_outputs(targets: list[str], source, encode: EncodeConfig, *, preview: b
 
 
 def _preview_plan(source):
-    from .frames import plan_formats
+    from ..media.frames import plan_formats
 
     return plan_formats(source.info.pix_fmt, None)

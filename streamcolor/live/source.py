@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 import av
 
-from .errors import InputError, describe
-from .frames import working_format
-from .redact import redact
-from .sources import VideoInfo
+from ..errors import InputError, describe
+from ..media.frames import working_format
+from ..media.sources import VideoInfo
+from ..redact import redact
 
 __all__ = ["SourceSpec", "parse_source", "LiveSource", "LIVE_SCHEMES"]
 

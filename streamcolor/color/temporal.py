@@ -33,7 +33,7 @@ import functools
 import cv2
 import numpy as np
 
-from .config import TemporalConfig
+from ..config import TemporalConfig
 
 __all__ = ["Stabilizer", "StabilizerState", "TemporalConfig", "is_cut", "max_weight"]
 

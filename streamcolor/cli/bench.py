@@ -1,4 +1,5 @@
-"""``streamcolor bench``: the table, the JSON and the plot of :mod:`streamcolor.bench`."""
+"""``streamcolor bench``: the table, the JSON and the plot of
+:mod:`streamcolor.diagnostics.bench`."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ import tempfile
 import cv2
 import numpy as np
 
-from .bench import RESOLUTIONS, Cell, run_bench
-from .config import ModelConfig
+from ..config import ModelConfig
+from ..diagnostics.bench import RESOLUTIONS, Cell, run_bench
 
 __all__ = ["add_bench_parser", "run_bench_command"]
 

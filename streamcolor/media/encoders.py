@@ -12,8 +12,8 @@ from fractions import Fraction
 
 import av
 
-from .config import EncodeConfig
-from .errors import EncoderError
+from ..config import EncodeConfig
+from ..errors import EncoderError
 
 __all__ = ["choose_encoder", "encoder_options", "video_encoder"]
 

@@ -2,7 +2,7 @@
 
 Each colour photo is made grey (its BT.601 luma, as :mod:`streamcolor.images` reads it), the
 model colours it through the same colour path as images and video (luma kept, a*b* from the
-model, composed by :func:`streamcolor.color.chroma_planes`), and the result is compared with
+model, composed by :func:`streamcolor.color.lab.chroma_planes`), and the result is compared with
 the original. Two baselines go through the same path: ``gray`` (a*b* = 0, the grey picture
 itself) and ``mean_color`` (one constant a*b* for every pixel: the mean a*b* of the folder's
 originals, an oracle constant that no model is given).
@@ -13,20 +13,16 @@ pictures), and the colourfulness of Hasler and Süsstrunk (2003), averaged over 
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import pathlib
-import sys
 
 import cv2
 import numpy as np
 
-from .color import PlaneSpec, chroma_planes, model_input
+from ..color.lab import PlaneSpec, chroma_planes, model_input
 
 __all__ = ["PSNR_CAP", "psnr_rgb", "colorfulness", "split_luma", "compose", "mean_ab",
-           "evaluate_folder", "contact_sheet", "format_table", "add_eval_parser",
-           "run_eval_command"]
+           "evaluate_folder", "contact_sheet", "format_table"]
 
 PSNR_CAP = 100.0
 _SPEC = PlaneSpec(bits=8, full_range=True, kr_kb=(0.299, 0.114))
@@ -69,7 +65,7 @@ def compose(luma: np.ndarray, ab: np.ndarray) -> np.ndarray:
 
 
 def _find(folder: pathlib.Path, limit: int | None) -> list[pathlib.Path]:
-    from .images import find_images
+    from ..images import find_images
 
     if not folder.is_dir():
         raise FileNotFoundError(f"folder not found: {folder}")
@@ -179,47 +175,3 @@ def format_table(result: dict) -> str:
     lines.append(f"colorfulness ours/originals: {100 * result['colorfulness_ratio']:.0f}%   "
                  f"PSNR ours - gray: {result['psnr_minus_gray']:+.2f} dB")
     return "\n".join(lines)
-
-
-def add_eval_parser(subparsers) -> argparse.ArgumentParser:
-    """Add ``eval FOLDER --model M [--limit N] [--sheet PATH] [--json PATH]``."""
-    parser = subparsers.add_parser(
-        "eval", help="score a model on a folder of colour photos",
-        description="Make each colour photo grey, colorize it, and compare with the original "
-        "(PSNR, colourfulness), beside the gray and constant-mean-colour baselines.")
-    parser.add_argument("folder", metavar="FOLDER")
-    parser.add_argument("--model", help="ONNX file, or a model name")
-    parser.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--input-size", type=int, help="feed this size (dynamic models only)")
-    parser.add_argument("--limit", type=int, help="only the first N images (sorted by path)")
-    parser.add_argument("--sheet", help="write a contact sheet PNG (gray | ours | original)")
-    parser.add_argument("--json", help="write the results as JSON")
-    return parser
-
-
-def run_eval_command(args) -> int:
-    """Run ``eval`` from parsed arguments; prints the table to stdout."""
-    from .runtime import ModelRunner
-
-    runner = ModelRunner(args.model, provider=args.provider)
-    if getattr(args, "input_size", None):
-        runner.input_size = args.input_size
-    result = evaluate_folder(args.folder, runner, args.limit, batch_size=args.batch_size,
-                             sheet=args.sheet)
-    print(format_table(result))
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m streamcolor.quality FOLDER --model M ...``."""
-    parser = argparse.ArgumentParser(prog="python -m streamcolor.quality")
-    add_eval_parser(parser.add_subparsers(dest="command", required=True))
-    return run_eval_command(parser.parse_args(["eval", *(sys.argv[1:] if argv is None
-                                                           else argv)]))
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

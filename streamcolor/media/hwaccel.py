@@ -13,8 +13,8 @@ import fractions
 import functools
 import logging
 
-from .errors import EncoderError, InputError, describe
-from .runtime import libraries
+from ..errors import EncoderError, InputError, describe
+from ..runtime import libraries
 
 __all__ = ["HWACCEL_MODES", "decode_options", "check_decoder", "check_encoder"]
 

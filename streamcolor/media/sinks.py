@@ -1,6 +1,6 @@
 """Sinks: where colorized frames go. A file sink encodes the video (with the encoder its
-container holds, :mod:`streamcolor.encoders`) and copies the rest, or converts what the
-container cannot hold (:mod:`streamcolor.streamplan`).
+container holds, :mod:`streamcolor.media.encoders`) and copies the rest, or converts what the
+container cannot hold (:mod:`streamcolor.media.streamplan`).
 
 The file is written under a temporary name beside the target and renamed on success, so
 an interrupted or failed run leaves the previous file (or nothing) in place, never a
@@ -18,12 +18,12 @@ from fractions import Fraction
 
 import av
 
+from ..config import EncodeConfig
+from ..errors import EncoderError, IncompatibleStreamError, OutputError, describe
+from ..redact import redact
 from .atomic import temporary_beside
-from .config import EncodeConfig
 from .encoders import choose_encoder, encoder_options, video_encoder
-from .errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from .frames import FramePlan, has_alpha, plan_formats
-from .redact import redact
 from .sources import FileSource
 from .streamplan import plan_streams, stream_label
 from .transcode import add_converted_stream

@@ -1,4 +1,4 @@
-"""The ``streamcolor`` command line. The only module that prints.
+"""The ``streamcolor`` command line: the parser, the commands, the exit status.
 
 Exit status: 0 done, 1 error (one line on stderr; a traceback with --debug), 2 bad usage,
 130 interrupted (Ctrl-C), 143 terminated (SIGTERM). Either way no partial output is left.
@@ -10,53 +10,18 @@ import argparse
 import contextlib
 import logging
 import pathlib
-import re
 import signal
 import sys
 import time
 
-from . import __version__
-from .api import colorize
-from .cli_jobs import add_job_options, run_job_command, wants_job
-from .cli_report import LiveReporter, ProgressBar, summary_line
-from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
-from .errors import StreamcolorError, describe
-from .live import parse_source
-from .redact import RedactingFilter, redact
+from .. import __version__
+from ..errors import StreamcolorError, describe
+from ..redact import RedactingFilter, redact
+from .args import bitrate, key_value, positive, seconds, strength
+from .colorize import run_single_pass
+from .jobs import add_job_options, run_job_command, wants_job
 
 __all__ = ["main"]
-
-
-def _seconds(text: str) -> float:
-    """``90``, ``1:30`` or ``00:01:30.5`` -> seconds."""
-    if not re.fullmatch(r"(\d+:){0,2}\d+(\.\d+)?", text):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time (seconds or HH:MM:SS.mmm)")
-    value = 0.0
-    for part in text.split(":"):
-        value = value * 60 + float(part)
-    return value
-
-
-def _bitrate(text: str) -> int:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text)
-    if not match:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate such as 800k or 5M")
-    scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
-    return int(float(match.group(1)) * scale)
-
-
-def _key_value(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
-    return key, value
-
-
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return value
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -70,7 +35,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--frame-graphs", action="store_true", default=None,
                        help="run the per-frame colour math as ONNX graphs on the model's "
                        "provider (automatic on GPUs)")
-    group.add_argument("--batch-size", type=_positive, metavar="N",
+    group.add_argument("--batch-size", type=positive, metavar="N",
                        help="frames per model call (default: 8; 1 in live mode, where a batch "
                        "waits for its frames to arrive)")
 
@@ -89,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_colorize_parser(commands)
     _add_image_parser(commands)
     _add_models_command(commands)
-    from .cli_bench import add_bench_parser
-    from .quality import add_eval_parser
+    from .bench import add_bench_parser
+    from .eval import add_eval_parser
 
     add_bench_parser(commands)
     add_eval_parser(commands)
@@ -116,8 +81,8 @@ def _add_colorize_parser(commands) -> None:
     _add_model_options(video)
     _add_encoding_options(video)
     span = video.add_argument_group("input")
-    span.add_argument("--start", type=_seconds, help="start at this time (seconds or HH:MM:SS)")
-    span.add_argument("--duration", type=_seconds, help="colorize this long")
+    span.add_argument("--start", type=seconds, help="start at this time (seconds or HH:MM:SS)")
+    span.add_argument("--duration", type=seconds, help="colorize this long")
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
                       help="damaged input: stop and name the position (default), or skip "
                       "past it and count")
@@ -130,19 +95,12 @@ def _add_colorize_parser(commands) -> None:
     _add_common(video)
 
 
-def _strength(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
-
-
 def _add_temporal_options(video) -> None:
     group = video.add_argument_group("temporal stability")
     group.add_argument("--temporal", choices=("on", "off"), default="on",
                        help="carry colour along the motion so it does not flicker (default: "
                        "on); off colorizes every frame on its own")
-    group.add_argument("--temporal-strength", type=_strength, default=0.5, metavar="0..1",
+    group.add_argument("--temporal-strength", type=strength, default=0.5, metavar="0..1",
                        help="how much carried colour is kept: more is steadier, less follows "
                        "the model sooner (default: 0.5)")
 
@@ -153,9 +111,9 @@ def _add_encoding_options(video) -> None:
                      ".webm, libx264 for .mp4/.mov/.mkv and streams, else FFmpeg's default)")
     quality = enc.add_mutually_exclusive_group()
     quality.add_argument("--crf", type=float, help="constant quality (default for x264: 18)")
-    quality.add_argument("--bitrate", type=_bitrate, help="target bitrate, e.g. 5M")
+    quality.add_argument("--bitrate", type=bitrate, help="target bitrate, e.g. 5M")
     enc.add_argument("--preset", help="encoder preset, e.g. slow, medium, veryfast")
-    enc.add_argument("--encoder-option", type=_key_value, action="append", default=[],
+    enc.add_argument("--encoder-option", type=key_value, action="append", default=[],
                      metavar="KEY=VALUE", help="any encoder option; repeatable")
     copies = enc.add_mutually_exclusive_group()
     copies.add_argument("--copy-strict", action="store_const", const="strict",
@@ -174,7 +132,7 @@ def _add_live_options(video) -> None:
                       help="live mode for any input (automatic for URLs, cameras and lavfi)")
     live.add_argument("--max-latency", type=float, default=500, metavar="MS",
                       help="latency budget: batches close after half of it (default: 500)")
-    live.add_argument("--frames", type=_positive, metavar="N", help="stop after N frames")
+    live.add_argument("--frames", type=positive, metavar="N", help="stop after N frames")
     live.add_argument("--rtsp-transport", choices=("tcp", "udp"), default="tcp")
     live.add_argument("--metrics-json", metavar="PATH",
                       help="append live metrics to PATH as JSON lines")
@@ -194,7 +152,7 @@ def _add_image_parser(commands) -> None:
 
 def _add_models_command(commands) -> None:
     try:
-        from .zoo.cli import add_models_parser
+        from .models import add_models_parser
     except ImportError:  # the registry is not installed in this build
         return
     add_models_parser(commands)
@@ -203,57 +161,12 @@ def _add_models_command(commands) -> None:
 def _run_colorize(args) -> int:
     if wants_job(args):
         return run_job_command(args, args.usage_error)
-    args.input = args.input[0]
-    quiet = args.quiet
-    live = args.live or parse_source(args.input).live
-    reporter = (LiveReporter(quiet=quiet, json_path=args.metrics_json, source=args.input)
-                if live else None)
-    bar = None if quiet or live else ProgressBar()
-
-    def announce(runner, sink) -> None:
-        if not quiet:
-            c = runner.contract
-            codecs = ", ".join(dict.fromkeys(getattr(sink, "codecs", [])))
-            print(f"model {runner.path.name} ({c.input_kind} -> {c.output_kind}, "
-                  f"{runner.input_size} px) on {runner.provider}"
-                  + (f"; video encoder {codecs}" if codecs else ""), file=sys.stderr)
-            if live:
-                print(redact(f"live from {args.input}"), file=sys.stderr)
-            for note in sink.notes:
-                print(redact(f"note: {note}"), file=sys.stderr)
-
-    summary = None
-    try:
-        summary = colorize(
-            args.input, args.output,
-            model=ModelConfig(model=args.model, provider=args.provider, precision=args.precision,
-                              frame_graphs=args.frame_graphs,
-                              batch_size=args.batch_size or (1 if live else 8)),
-            encode=EncodeConfig(codec=args.codec, crf=args.crf, bitrate=args.bitrate,
-                                preset=args.preset, options=tuple(args.encoder_option),
-                                incompatible=args.incompatible),
-            pipeline=PipelineConfig(start=args.start, duration=args.duration,
-                                    on_decode_error=args.on_decode_error,
-                                    hwaccel=args.hwaccel),
-            temporal=TemporalConfig(enabled=args.temporal == "on",
-                                    strength=args.temporal_strength),
-            live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
-            if live else False,
-            preview=args.preview, rtsp_transport=args.rtsp_transport,
-            on_progress=reporter or bar, on_start=announce)
-    finally:
-        if bar:
-            bar.close()
-        if reporter:
-            reporter.close(summary)
-    if not quiet:
-        print(summary_line(summary, args.output), file=sys.stderr)
-    return 0
+    return run_single_pass(args)
 
 
 def _run_image(args) -> int:
-    from .images import colorize_image, colorize_images
-    from .runtime import ModelRunner
+    from ..images import colorize_image, colorize_images
+    from ..runtime import ModelRunner
 
     source = pathlib.Path(args.input)
     runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
@@ -282,7 +195,7 @@ def _run_image(args) -> int:
 def _run_doctor(args) -> int:
     import json
 
-    from .doctor import collect, cpu_path_works, render
+    from ..diagnostics.doctor import collect, cpu_path_works, render
 
     report = collect()
     print(json.dumps(report, indent=2) if args.json else render(report))
@@ -297,14 +210,14 @@ def _dispatch(args) -> int:
     if args.command == "doctor":
         return _run_doctor(args)
     if args.command == "bench":
-        from .cli_bench import run_bench_command
+        from .bench import run_bench_command
 
         return run_bench_command(args)
     if args.command == "eval":
-        from .quality import run_eval_command
+        from .eval import run_eval_command
 
         return run_eval_command(args)
-    from .zoo.cli import run_models_command
+    from .models import run_models_command
 
     return run_models_command(args)
 

@@ -13,18 +13,19 @@ import shlex
 import sys
 import time
 
-from .cli_report import ProgressBar
-from .config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
-from .live import parse_source
-from .outputs import output_format
-from .pipeline import Progress
+from ..config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
+from ..live.outputs import output_format
+from ..live.source import parse_source
+from ..pipeline import Progress
+from .args import positive
+from .colorize import run_single_pass
+from .report import ProgressBar
 
 __all__ = ["add_job_options", "wants_job", "run_job_command"]
 
 
 def add_job_options(video) -> None:
     """The ``jobs`` option group of ``colorize``."""
-    from .cli import _positive
 
     jobs = video.add_argument_group("film jobs (file to file)")
     jobs.add_argument("--segment-seconds", type=float, default=60.0, metavar="S",
@@ -34,7 +35,7 @@ def add_job_options(video) -> None:
                       help="discard a previous unfinished job for this output and start over")
     jobs.add_argument("--no-segments", action="store_true",
                       help="one pass, no job folder (no resume)")
-    jobs.add_argument("--workers", type=_positive, default=1, metavar="N",
+    jobs.add_argument("--workers", type=positive, default=1, metavar="N",
                       help="segments in N local worker processes (one per GPU where there are "
                       "GPUs; on a CPU, N x inference threads stays within the cores)")
     jobs.add_argument("--ray", metavar="ADDRESS",
@@ -52,7 +53,7 @@ _FILM_SUFFIXES = {".mkv", ".mp4", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts"
 
 def _films_in(folder: pathlib.Path) -> list[str]:
     """The video files directly inside ``folder``, by name."""
-    from .errors import InputError
+    from ..errors import InputError
 
     films = sorted(str(p) for p in folder.iterdir()
                    if p.is_file() and p.suffix.lower() in _FILM_SUFFIXES)
@@ -98,7 +99,7 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
 def _announce_model(args, model: ModelConfig, codecs: list[str]) -> None:
     if args.quiet or args.workers > 1 or args.ray:
         return
-    from .jobs.segment import load_runner
+    from ..jobs.segment import load_runner
 
     runner = load_runner(model)  # already loaded by the job
     c = runner.contract
@@ -109,8 +110,8 @@ def _announce_model(args, model: ModelConfig, codecs: list[str]) -> None:
 
 def run_job_command(args, parser_error) -> int:
     """Run ``colorize`` as a job; on Ctrl-C say where the job is and how to resume it."""
-    from .jobs import JobConfig, job_folder, run_films
-    from .jobs.job import NotSegmentable
+    from ..jobs import JobConfig, job_folder, run_films
+    from ..jobs.job import NotSegmentable
 
     pairs = _pairs(args, parser_error)
     quiet = args.quiet
@@ -145,10 +146,8 @@ def run_job_command(args, parser_error) -> int:
             bar.close()
         if len(pairs) > 1 or args.workers > 1 or args.ray:
             raise
-        from .cli import _run_colorize  # the single pass, as with --no-segments
-
         args.no_segments = True
-        return _run_colorize(args)
+        return run_single_pass(args)  # as with --no-segments
     except BaseException as error:
         if bar:
             bar.close()

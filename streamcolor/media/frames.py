@@ -14,7 +14,7 @@ import re
 import av
 import numpy as np
 
-from .color import PlaneSpec, chroma_planes
+from ..color.lab import PlaneSpec, chroma_planes
 
 __all__ = [
     "FramePlan", "plan_formats", "has_alpha", "working_format", "to_working", "plane_array",

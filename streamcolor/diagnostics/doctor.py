@@ -13,8 +13,8 @@ import fractions
 
 import numpy as np
 
-from .errors import describe
-from .runtime import DEFAULT_MODEL, ModelRunner, libraries, providers
+from ..errors import describe
+from ..runtime import DEFAULT_MODEL, ModelRunner, libraries, providers
 
 __all__ = ["collect", "render", "cpu_path_works"]
 

@@ -1,7 +1,7 @@
 """A live source's sound in one output: copied where the output carries its codec, else
 converted (e.g. G.711 A-law from a camera -> AAC for RTMP/FLV and HLS).
 
-The packets come from :class:`~streamcolor.live.LiveSource` already on the output clock
+The packets come from :class:`~streamcolor.live.source.LiveSource` already on the output clock
 (ms). A copy keeps their bytes and times; a conversion decodes them and encodes with sample-
 exact timestamps that start at the first packet's time and follow the packets' times across
 gaps (a reconnection), so sound stays where the picture is.
@@ -13,7 +13,7 @@ from fractions import Fraction
 
 import av
 
-from .errors import OutputError, describe
+from ..errors import OutputError, describe
 
 __all__ = ["AudioRoute", "carries"]
 

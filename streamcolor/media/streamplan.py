@@ -21,7 +21,7 @@ import io
 
 import av
 
-from .errors import IncompatibleStreamError
+from ..errors import IncompatibleStreamError
 from .transcode import add_converted_stream
 
 __all__ = ["StreamAction", "StreamPlan", "plan_streams", "stream_label"]

@@ -1,7 +1,7 @@
 """Sources: where frames come from. A file source demuxes every stream in one pass.
 
 ``FileSource.items()`` yields, in demux order, the decoded frames of the colorized video
-stream (in their working pixel format, see :mod:`streamcolor.frames`) and the packets of
+stream (in their working pixel format, see :mod:`streamcolor.media.frames`) and the packets of
 every other stream, untouched, for the sink to copy.
 """
 
@@ -15,8 +15,7 @@ from fractions import Fraction
 
 import av
 
-from .decoders import video_decoder
-from .errors import (
+from ..errors import (
     DecodeError,
     InputError,
     InputNotFoundError,
@@ -24,6 +23,7 @@ from .errors import (
     NoVideoStreamError,
     describe,
 )
+from .decoders import video_decoder
 from .frames import to_working, working_format
 from .hwaccel import check_decoder, decode_options
 

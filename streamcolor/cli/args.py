@@ -1,0 +1,48 @@
+"""Value types of the command line's options: argparse ``type=`` callables that say what
+is wrong with a value in one line."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+__all__ = ["bitrate", "key_value", "positive", "seconds", "strength"]
+
+
+def seconds(text: str) -> float:
+    """``90``, ``1:30`` or ``00:01:30.5`` -> seconds."""
+    if not re.fullmatch(r"(\d+:){0,2}\d+(\.\d+)?", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time (seconds or HH:MM:SS.mmm)")
+    value = 0.0
+    for part in text.split(":"):
+        value = value * 60 + float(part)
+    return value
+
+
+def bitrate(text: str) -> int:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate such as 800k or 5M")
+    scale = {"": 1, "k": 1_000, "m": 1_000_000}[match.group(2).lower()]
+    return int(float(match.group(1)) * scale)
+
+
+def key_value(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
+    return key, value
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def strength(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
+    return value

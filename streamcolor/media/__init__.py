@@ -1,0 +1,7 @@
+"""Media in and out, through PyAV: sources and decoders, frames as planes, sinks and encoders,
+the plan for streams that are copied or converted, photos and their metadata, and the
+write-then-rename that makes an output appear whole or not at all.
+
+Knows colour math (:mod:`streamcolor.color`) and where the GPU libraries are
+(:mod:`streamcolor.runtime.libraries`); knows nothing of live runs, the pipeline or jobs.
+"""
