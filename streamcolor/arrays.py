@@ -18,13 +18,16 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
-from .color.lab import PlaneSpec, chroma_planes, model_input
+from .color.lab import PlaneSpec, ab_columns, ab_rows, chroma_codes, model_input
 from .color.temporal import Stabilizer
 from .config import TemporalConfig
 from .errors import InputError
 from .runtime import ModelRunner
 
 _STEADY = TemporalConfig()
+# Full-resolution work is done in bands of rows of about this many pixels, so a large photo
+# costs a few of its own uint8/uint16 planes, not dozens of float32 ones.
+_BAND_PIXELS = 1 << 18
 
 __all__ = ["Colorizer", "split_luma", "compose", "picture_spec"]
 
@@ -36,8 +39,19 @@ def split_luma(picture: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     if picture.shape[2] == 1:
         return np.ascontiguousarray(picture[..., 0]), None
     alpha = picture[..., 3] if picture.shape[2] == 4 else None
-    bgr = np.ascontiguousarray(picture[..., :3])
-    return np.ascontiguousarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]), alpha
+    height, width = picture.shape[:2]
+    luma = np.empty((height, width), picture.dtype)
+    for top, bottom in _bands(height, width):
+        bgr = np.ascontiguousarray(picture[top:bottom, :, :3])
+        luma[top:bottom] = cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
+    return luma, alpha
+
+
+def _bands(height: int, width: int) -> Iterator[tuple[int, int]]:
+    """(top, bottom) of the row bands that full-resolution work is done in."""
+    step = max(1, _BAND_PIXELS // max(1, width))
+    for top in range(0, height, step):
+        yield top, min(top + step, height)
 
 
 def picture_spec(picture: np.ndarray) -> PlaneSpec:
@@ -45,16 +59,34 @@ def picture_spec(picture: np.ndarray) -> PlaneSpec:
     return PlaneSpec(bits=8 * picture.dtype.itemsize, full_range=True, kr_kb=(0.299, 0.114))
 
 
-def compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None,
-            spec: PlaneSpec) -> np.ndarray:
-    """The BGR(A) picture with ``luma`` kept and chroma from the model's (2, s, s) ``ab``."""
-    cb, cr = chroma_planes(luma, ab, luma.shape, spec)
+def compose(luma: np.ndarray, ab: np.ndarray, alpha: np.ndarray | None, spec: PlaneSpec, *,
+            out: np.ndarray | None = None) -> np.ndarray:
+    """The BGR(A) picture with ``luma`` kept and chroma from the model's (2, s, s) ``ab``.
+
+    Chroma is computed at full resolution in bands of rows, so the float work never holds
+    more than a band. ``out`` (H, W, 3 or 4 for alpha, the luma's dtype) receives the
+    picture, and may be the input picture itself once its luma has been taken.
+    """
+    height, width = luma.shape
+    if out is None:
+        out = np.empty((height, width, 3 if alpha is None else 4), luma.dtype)
+    columns = ab_columns(ab, width)
+    for top, bottom in _bands(height, width):
+        a, b = ab_rows(columns, height, top, bottom)
+        out[top:bottom, :, :3] = _bgr_band(luma[top:bottom], a, b, spec)
+        if alpha is not None:
+            out[top:bottom, :, 3] = alpha[top:bottom]
+    return out
+
+
+def _bgr_band(luma: np.ndarray, a: np.ndarray, b: np.ndarray, spec: PlaneSpec) -> np.ndarray:
+    """BGR rows from luma rows and the a*, b* of the same rows."""
+    cb, cr = chroma_codes(luma, a, b, spec)
     scale = np.float32(spec.max_code)
     ycrcb = cv2.merge([luma, cr, cb]).astype(np.float32) / scale
     bgr = cv2.cvtColor(ycrcb, cv2.COLOR_YCrCb2BGR)
     bgr = _into_gamut(bgr, ycrcb[..., :1]) * scale + 0.5
-    bgr = np.clip(bgr, 0, spec.max_code).astype(luma.dtype)
-    return bgr if alpha is None else np.dstack([bgr, alpha])
+    return np.clip(bgr, 0, spec.max_code).astype(luma.dtype)
 
 
 def _into_gamut(bgr: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -77,7 +109,31 @@ def _check(picture) -> np.ndarray:
         raise InputError(
             f"Colorizer takes grey (H,W), BGR (H,W,3) or BGRA (H,W,4) arrays of uint8 or "
             f"uint16; got shape {picture.shape} of {picture.dtype}")
+    if picture.shape[0] == 0 or picture.shape[1] == 0:
+        raise InputError(f"Colorizer got an empty picture (shape {picture.shape}): it needs "
+                         f"at least one row and one column of pixels")
     return picture
+
+
+def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
+    """Checked frames in lists of ``size`` (the last may be shorter). If the source fails
+    (or gives a bad frame), the frames already taken come first, then the error."""
+    batch: list[np.ndarray] = []
+    source = iter(frames)
+    while True:
+        try:
+            batch.append(_check(next(source)))
+        except StopIteration:
+            break
+        except Exception:
+            if batch:
+                yield batch
+            raise
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class Colorizer:
@@ -115,17 +171,12 @@ class Colorizer:
         At most one batch of inputs and outputs is held, so an endless camera loop runs in
         bounded memory. Colour is carried from frame to frame by a temporal stabilizer of its
         own (``temporal``, default: the Colorizer's), so it does not flicker; the output does
-        not depend on ``batch_size``.
+        not depend on ``batch_size``. If ``frames`` raises, the frames it gave before are
+        still colorized and yielded, then its exception is raised.
         """
         config = temporal or self.temporal
         stabilizer = Stabilizer(config) if config.enabled else None
-        batch: list[np.ndarray] = []
-        for frame in frames:
-            batch.append(_check(frame))
-            if len(batch) == self.batch_size:
-                yield from self._batch(batch, stabilizer)
-                batch = []
-        if batch:
+        for batch in _batches(frames, self.batch_size):
             yield from self._batch(batch, stabilizer)
 
     def _batch(self, pictures: list[np.ndarray],

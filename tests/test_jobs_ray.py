@@ -7,6 +7,7 @@ there against a cluster they start and stop by PID.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import pathlib
@@ -17,6 +18,8 @@ import time
 
 import pytest
 
+from helpers import require
+
 INSIDE = os.environ.get("STREAMCOLOR_RAY_NETNS") == "1"
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -24,11 +27,12 @@ ROOT = HERE.parent
 
 @pytest.mark.skipif(INSIDE, reason="this is the outer test")
 def test_ray_suite_in_a_private_network_namespace():
-    pytest.importorskip("ray", reason="needs ray (pip install 'streamcolor[ray]')")
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        pytest.skip("needs unshare and ip (util-linux, iproute2)")
-    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
-        pytest.skip("needs unshare -n (root, or unprivileged user namespaces)")
+    require(importlib.util.find_spec("ray") is not None,
+            "needs ray (pip install 'streamcolor[ray]')")
+    require(shutil.which("unshare") is not None and shutil.which("ip") is not None,
+            "needs unshare and ip (util-linux, iproute2)")
+    require(subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode == 0,
+            "needs unshare -n (root, or unprivileged user namespaces)")
     env = {**os.environ, "STREAMCOLOR_RAY_NETNS": "1",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     command = ["unshare", "-n", "sh", "-c", 'ip link set lo up && exec "$0" -m pytest -q '

@@ -20,6 +20,7 @@ def seconds(text: str) -> float:
 
 
 def bitrate(text: str) -> int:
+    """``800k``, ``5M`` or bits per second -> bits per second."""
     match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text)
     if not match:
         raise argparse.ArgumentTypeError(f"{text!r} is not a bitrate such as 800k or 5M")
@@ -28,6 +29,7 @@ def bitrate(text: str) -> int:
 
 
 def key_value(text: str) -> tuple[str, str]:
+    """``KEY=VALUE`` -> (key, value)."""
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"{text!r} is not KEY=VALUE")
@@ -35,14 +37,22 @@ def key_value(text: str) -> tuple[str, str]:
 
 
 def positive(text: str) -> int:
-    value = int(text)
+    """A whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {text}")
     return value
 
 
 def strength(text: str) -> float:
-    value = float(text)
-    if not 0.0 <= value <= 1.0:
+    """A number from 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number from 0 to 1") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value

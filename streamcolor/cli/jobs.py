@@ -7,6 +7,7 @@ folder. ``--no-segments`` runs the single pass instead.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 import shlex
@@ -68,8 +69,8 @@ def wants_job(args) -> bool:
     inputs = args.input
     if len(inputs) > 1 or args.workers > 1 or args.ray:
         return True
-    if args.output and pathlib.Path(inputs[0]).is_dir() and pathlib.Path(args.output[0]).is_dir():
-        return True  # a folder of films into a folder
+    if len(args.output) == 1 and pathlib.Path(inputs[0]).is_dir():
+        return True  # a folder of films into a folder (made if it does not exist yet)
     if args.no_segments or args.live or args.preview or len(args.output) != 1:
         return False
     if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
@@ -86,18 +87,46 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
                      "OUTPUT, without --live, --preview, --start, --duration, --no-segments "
                      "or --on-decode-error skip")
     target = pathlib.Path(args.output[0])
+    folders = [i for i in args.input if pathlib.Path(i).is_dir()]
+    if len(args.input) == 1 and not folders and not target.is_dir() \
+            and not args.output[0].endswith("/"):
+        return [(args.input[0], args.output[0])]
+    file_like = target.is_file() or (not target.exists()
+                                     and target.suffix.lower() in _FILM_SUFFIXES)
+    if file_like and folders:
+        from ..errors import InputError
+
+        raise InputError(f"{folders[0]} is a directory: to colorize the films in it, give an "
+                         f"output folder (-o FOLDER/), not the file {target}")
+    if file_like:
+        parser_error(f"with several inputs -o must be a folder; {target} is "
+                     + ("a file" if target.exists() else "named like a film"))
     inputs = [f for i in args.input
               for f in (_films_in(pathlib.Path(i)) if pathlib.Path(i).is_dir() else [i])]
-    if len(inputs) == 1 and not target.is_dir() and not args.output[0].endswith("/") \
-            and not pathlib.Path(args.input[0]).is_dir():
-        return [(inputs[0], args.output[0])]
-    if not target.is_dir():
-        parser_error(f"with several inputs -o must be an existing folder; {target} is not")
     return [(i, str(target / pathlib.Path(i).name)) for i in inputs]
 
 
+def _make_folders(pairs: list[tuple[str, str]]) -> list[pathlib.Path]:
+    """Make the outputs' folders that do not exist yet; return those made (parents first)."""
+    made = []
+    for folder in dict.fromkeys(pathlib.Path(o).parent for _, o in pairs):
+        missing = [f for f in (folder, *folder.parents) if not f.exists()]
+        folder.mkdir(parents=True, exist_ok=True)
+        made += reversed(missing)
+    return made
+
+
+def _remove_if_empty(folders: list[pathlib.Path]) -> None:
+    """Take back the folders :func:`_make_folders` made, where the run left nothing in them."""
+    for folder in reversed(folders):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only an empty folder goes
+
+
 def _announce_model(args, model: ModelConfig, codecs: list[str]) -> None:
-    if args.quiet or args.workers > 1 or args.ray:
+    """The single pass's first line. With local workers the driver has loaded the model too
+    (to report a bad model or provider early); on Ray only the nodes load it."""
+    if args.quiet or args.ray:
         return
     from ..jobs.segment import load_runner
 
@@ -109,11 +138,23 @@ def _announce_model(args, model: ModelConfig, codecs: list[str]) -> None:
 
 
 def run_job_command(args, parser_error) -> int:
-    """Run ``colorize`` as a job; on Ctrl-C say where the job is and how to resume it."""
+    """Run ``colorize`` as a job; on Ctrl-C say where the job is and how to resume it. A folder
+    of films goes into an output folder that is made if it does not exist yet (and taken back
+    if the run fails before writing anything into it)."""
+    pairs = _pairs(args, parser_error)
+    into_folder = pairs[0][1] != args.output[0]  # -o named a folder
+    made = _make_folders(pairs) if into_folder else []
+    try:
+        return _run_job(args, pairs)
+    except BaseException:
+        _remove_if_empty(made)
+        raise
+
+
+def _run_job(args, pairs: list[tuple[str, str]]) -> int:
     from ..jobs import JobConfig, job_folder, run_films
     from ..jobs.job import NotSegmentable
 
-    pairs = _pairs(args, parser_error)
     quiet = args.quiet
     bar = None if quiet else ProgressBar()
     started = time.perf_counter()

@@ -31,7 +31,8 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
                        help="onnxruntime execution provider (default: auto, the fastest here)")
     group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
-                       help="auto: fp16 on a GPU (TensorRT), fp32 otherwise")
+                       help="auto: fp16 on a GPU; on the CPU int8 where the model "
+                       "ships an int8 variant of small measured error, else fp32")
     group.add_argument("--frame-graphs", action="store_true", default=None,
                        help="run the per-frame colour math as ONNX graphs on the model's "
                        "provider (automatic on GPUs)")
@@ -146,6 +147,9 @@ def _add_image_parser(commands) -> None:
     image.add_argument("-o", "--output", required=True, metavar="OUTPUT")
     image.add_argument("--format", metavar="EXT",
                        help="output format for folders, e.g. png (default: the input's)")
+    image.add_argument("--on-error", choices=("continue", "stop"), default="continue",
+                       help="folders: when a file cannot be colorized, name it and go on with "
+                       "the rest (continue, the default; exit status 1), or stop there")
     _add_model_options(image)
     _add_common(image)
 
@@ -164,31 +168,81 @@ def _run_colorize(args) -> int:
     return run_single_pass(args)
 
 
+class _ImageReport:
+    """What ``image`` says on stderr: progress (one line, redrawn), each file that failed, the
+    files left alone, and the summary."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet, self.open_line, self.failed = quiet, False, []
+
+    def progress(self, done: int, total: int) -> None:
+        if not self.quiet:
+            print(f"\r{done}/{total} images", end="", file=sys.stderr)
+            self.open_line = True
+
+    def failure(self, path: pathlib.Path, error: Exception) -> None:
+        self.failed.append(path)
+        message = describe(error)
+        if str(path) not in message:
+            message = f"{path}: {message}"
+        self.end_line()
+        print(redact(f"streamcolor: error: {message}"), file=sys.stderr)
+
+    def end_line(self) -> None:
+        if self.open_line:
+            print(file=sys.stderr)
+            self.open_line = False
+
+    def left_alone(self, folder: pathlib.Path, others: list[pathlib.Path]) -> None:
+        if self.quiet or not others:
+            return
+        names = [str(p.relative_to(folder)) for p in others[:3]]
+        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
+        print(f"left {len(others)} file{'s' * (len(others) != 1)} that "
+              f"{'is not an image' if len(others) == 1 else 'are not images'}: "
+              f"{', '.join(names)}{more}", file=sys.stderr)
+
+
+def _image_target(source: pathlib.Path, output: str) -> pathlib.Path:
+    """A single file's output: ``output``, or inside it if it is a folder (a trailing slash
+    names a folder, created if missing)."""
+    import os
+
+    from ..images import output_name
+
+    target = pathlib.Path(output)
+    if output.endswith(("/", os.sep)) and not target.exists():
+        target.mkdir(parents=True)
+    return target / output_name(source) if target.is_dir() else target
+
+
 def _run_image(args) -> int:
-    from ..images import colorize_image, colorize_images
+    from ..images import colorize_images, colorize_path, other_files
     from ..runtime import ModelRunner
 
     source = pathlib.Path(args.input)
     runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
-    started = time.perf_counter()
+    started, report = time.perf_counter(), _ImageReport(args.quiet)
     if source.is_dir():
         suffix = "." + args.format.lstrip(".") if args.format else None
-        report = None if args.quiet else (
-            lambda done, total: print(f"\r{done}/{total} images", end="", file=sys.stderr))
-        count = colorize_images(source, args.output, runner=runner, batch_size=args.batch_size or 8,
-                                suffix=suffix, on_progress=report)
-        if not args.quiet:
-            print(file=sys.stderr)
+        try:
+            count = colorize_images(source, args.output, runner=runner,
+                                    batch_size=args.batch_size or 8, suffix=suffix,
+                                    on_progress=report.progress, on_error=args.on_error,
+                                    on_failure=report.failure)
+        finally:
+            report.end_line()  # an error or Ctrl-C starts on a line of its own
+        report.left_alone(source, other_files(source))
     else:
-        target = pathlib.Path(args.output)
-        if target.is_dir():
-            target = target / source.name
-        colorize_image(source, target, runner=runner)
+        colorize_path(source, _image_target(source, args.output), runner=runner,
+                      batch_size=args.batch_size or 8)
         count = 1
+    took = f"{time.perf_counter() - started:.1f} s ({runner.provider}) -> {args.output}"
+    if report.failed:
+        print(f"{count} colorized, {len(report.failed)} failed in {took}", file=sys.stderr)
+        return 1
     if not args.quiet:
-        print(f"colorized {count} image{'s' * (count != 1)} in "
-              f"{time.perf_counter() - started:.1f} s ({runner.provider}) -> {args.output}",
-              file=sys.stderr)
+        print(f"colorized {count} image{'s' * (count != 1)} in {took}", file=sys.stderr)
     return 0
 
 

@@ -18,6 +18,9 @@ __all__ = [
     "lightness_lut",
     "model_input",
     "chroma_planes",
+    "chroma_codes",
+    "ab_columns",
+    "ab_rows",
     "lightness_to_gray_rgb",
     "rgb_to_ab",
 ]
@@ -123,10 +126,20 @@ def chroma_planes(
     height, width = chroma_shape
     if luma.shape != chroma_shape:
         luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
-    lightness = _lightness(luma, spec)
     a_up, b_up = (cv2.resize(np.ascontiguousarray(plane, dtype=np.float32), (width, height),
                              interpolation=cv2.INTER_LINEAR) for plane in ab)
-    rgb = cv2.cvtColor(cv2.merge([lightness, a_up, b_up]), cv2.COLOR_Lab2RGB)
+    return chroma_codes(luma, a_up, b_up, spec)
+
+
+def chroma_codes(
+    luma: np.ndarray, a: np.ndarray, b: np.ndarray, spec: PlaneSpec
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cb and Cr code planes from a luma plane and float32 a*, b* planes of the same shape.
+
+    The pixel-wise second half of :func:`chroma_planes`, so a picture can be done in row bands.
+    """
+    lightness = _lightness(luma, spec)
+    rgb = cv2.cvtColor(cv2.merge([lightness, a, b]), cv2.COLOR_Lab2RGB)
     cbcr = cv2.transform(rgb, _chroma_matrix(spec))
     low, high = spec.chroma_limits()
     np.clip(cbcr, low, high, out=cbcr)
@@ -144,6 +157,33 @@ def _lightness(luma: np.ndarray, spec: PlaneSpec) -> np.ndarray:
     if luma.dtype == np.uint8 and len(lut) == 256:
         return cv2.LUT(luma, lut)
     return np.take(lut, luma, mode="clip")
+
+
+def ab_columns(ab: np.ndarray, width: int) -> np.ndarray:
+    """The model's (2, s, s) a*b* linearly resized along x only, to float32 (2, s, width).
+
+    The first pass of OpenCV's separable ``INTER_LINEAR`` resize (the same values); with
+    :func:`ab_rows` it gives any band of rows of the full-size a*b* without the full planes.
+    """
+    return np.stack([cv2.resize(np.ascontiguousarray(plane, dtype=np.float32),
+                                (width, plane.shape[0]), interpolation=cv2.INTER_LINEAR)
+                     for plane in ab])
+
+
+def ab_rows(columns: np.ndarray, height: int, top: int,
+            bottom: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows ``top:bottom`` of the a* and b* planes linearly resized to ``height`` rows from
+    :func:`ab_columns`' output: pixel centres aligned as ``cv2.resize`` aligns them, values
+    within float rounding (about 1e-5 relative) of a whole-picture ``cv2.resize``."""
+    rows = columns.shape[1]
+    y = ((np.arange(top, bottom) + 0.5) * (rows / height) - 0.5).astype(np.float32)
+    first = np.floor(y)
+    weight = (y - first)[:, None]
+    first = first.astype(np.intp)
+    upper = columns[:, np.clip(first, 0, rows - 1)]
+    lower = columns[:, np.clip(first + 1, 0, rows - 1)]
+    band = upper * (np.float32(1) - weight) + lower * weight
+    return band[0], band[1]
 
 
 @functools.lru_cache(maxsize=16)

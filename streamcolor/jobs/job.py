@@ -2,9 +2,13 @@
 
 The job folder sits beside the output, hidden and named after it (``.OUT.mkv.streamcolor``).
 Only the driver (this module) writes the manifest and the output; schedulers only produce
-segment files. Running the same command again resumes: the manifest and every finished
-segment file are checked (frame count, checksum), and only what is missing is redone. A
-changed input, model or setting starts the job over, with a notice.
+segment files. A job touches only the files it names (``manifest.json``, ``lock``, segment
+files and their hidden temporary files): a folder in its place that holds anything else and
+no manifest is refused, and cleaning up removes those files, then the folder if it is empty.
+A job that ends before any segment is done leaves no job folder behind. Running the same
+command again resumes: the manifest and every finished segment file are checked (frame
+count, checksum), and only what is missing is redone. A changed input, model or setting
+starts the job over, with a notice.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import hashlib
 import json
 import os
 import pathlib
-import shutil
+import re
 import time
 from collections.abc import Callable
 
@@ -28,11 +32,22 @@ from ..runtime import resolve_model_path
 from .join import join_segments
 from .manifest import FORMAT, Manifest, file_sha256, input_identity
 from .plan import plan_segments, scan, warmup_frames
-from .segment import SegmentResult, SegmentTask, cause_errno, load_runner, segment_name
+from .segment import (
+    SEGMENT_SUFFIX,
+    SegmentResult,
+    SegmentTask,
+    cause_errno,
+    load_runner,
+    segment_name,
+)
 
 __all__ = ["JobConfig", "JobSummary", "Film", "NotSegmentable", "run_films", "job_folder"]
 
 MANIFEST = "manifest.json"
+_JOB_FOLDER = re.compile(r"\..+\.streamcolor")
+_JOB_FILE = re.compile(rf"(?:{re.escape(MANIFEST)}|segment-\d+{re.escape(SEGMENT_SUFFIX)})")
+# .manifest.json.*.tmp, .segment-N.packets.*.partial or .tmp, .segment-N.*.partial.mkv
+_TEMPORARY = re.compile(r"\.(?:manifest\.json|segment-\d+)\..+\.(?:tmp|partial(?:\.\w+)?)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -82,6 +97,23 @@ def job_folder(output: pathlib.Path) -> pathlib.Path:
     return output.parent / f".{output.name}.streamcolor"
 
 
+def _made_by_a_job(name: str) -> bool:
+    """Whether a file of this name is one a job writes in its folder."""
+    return name == "lock" or bool(_JOB_FILE.fullmatch(name) or _TEMPORARY.fullmatch(name))
+
+
+def _check_not_in_a_job_folder(output: pathlib.Path) -> None:
+    """Refuse an output named like a job folder, or inside one: a job cleans its folder up."""
+    path = output.resolve()
+    if _JOB_FOLDER.fullmatch(path.name):
+        raise OutputError(f"{output} is named like a streamcolor job folder "
+                          "(.NAME.streamcolor); choose another output name")
+    for folder in path.parents:
+        if _JOB_FOLDER.fullmatch(folder.name):
+            raise OutputError(f"{output} is inside {folder}, a streamcolor job folder; "
+                              "choose an output outside it")
+
+
 def settings_hash(model: ModelConfig, encode: EncodeConfig, temporal: TemporalConfig,
                   job: JobConfig) -> str:
     """What decides the output's bytes: model file, encoder and stabilizer settings, cut
@@ -107,6 +139,7 @@ class Film:
         self.input = pathlib.Path(input).resolve()
         self.output = pathlib.Path(output)
         check_output_path(self.output, [self.input])
+        _check_not_in_a_job_folder(self.output)
         with FileSource(self.input, hwaccel=hwaccel) as probe:
             self.video_index = probe.video.index
             if probe.pts_step is not None:
@@ -135,15 +168,18 @@ class Film:
     def open(self, settings: str, job: JobConfig, warmup: int,
              notify: Callable[[str], None]) -> None:
         """Lock the job folder; resume its manifest or plan afresh."""
-        self.folder.mkdir(exist_ok=True)
-        self._lock = open(self.folder / "lock", "w")
+        self._claim_folder()
+        lock = open(self.folder / "lock", "w")
         try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as error:
+            lock.close()
             raise OutputError(f"another streamcolor run is working on {self.output} "
                               f"(its job folder {self.folder} is locked)") from error
-        for stale in self.folder.glob(".*"):  # temporary files of a run that was killed
-            stale.unlink(missing_ok=True)
+        self._lock = lock
+        for stale in self.folder.iterdir():  # temporary files of a run that was killed
+            if _TEMPORARY.fullmatch(stale.name):
+                stale.unlink(missing_ok=True)
         identity = input_identity(self.input)
         old = Manifest.load(self.manifest_path) if job.resume else None
         if old is None and job.resume and self.manifest_path.exists():
@@ -164,10 +200,42 @@ class Film:
             self._verify(old, notify)
         self.manifest = old
 
+    def _claim_folder(self) -> None:
+        """Make the job folder, or check that the one there is a job folder: a file in its
+        place, or a folder holding other files and no manifest, is refused."""
+        try:
+            self.folder.mkdir()
+            return
+        except FileExistsError:
+            pass
+        if not self.folder.is_dir():
+            raise OutputError(f"{self.folder} is in the way: a job needs that path for its "
+                              f"folder (to write {self.output}); move it away or choose "
+                              "another output name")
+        strangers = sorted(p.name for p in self.folder.iterdir() if not _made_by_a_job(p.name))
+        if strangers and Manifest.load(self.manifest_path) is None:
+            raise OutputError(f"{self.folder} is not a streamcolor job folder (it holds "
+                              f"{strangers[0]!r} and no job manifest), yet a job for "
+                              f"{self.output} needs that path; move it away or choose "
+                              "another output name")
+
     def _clear(self) -> None:
+        """Remove the job's files but the lock (to start over)."""
         for path in self.folder.iterdir():
-            if path.name not in ("lock",):
-                path.unlink()
+            if path.name != "lock" and _made_by_a_job(path.name):
+                path.unlink(missing_ok=True)
+
+    def _remove_folder(self) -> None:
+        """Remove the files a job made (the lock last), then the folder if that emptied it."""
+        self._clear()
+        (self.folder / "lock").unlink(missing_ok=True)
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+        try:
+            self.folder.rmdir()
+        except OSError:  # it holds something the job did not make: leave it
+            pass
 
     def _verify(self, manifest: Manifest, notify: Callable[[str], None]) -> None:
         for index, entry in list(manifest.done.items()):
@@ -200,18 +268,23 @@ class Film:
         self.manifest.save(self.manifest_path)
 
     def join(self, encode: EncodeConfig) -> int:
-        """Write the output from the segments, then remove the job folder."""
+        """Write the output from the segments, then remove the job's files and its folder
+        (if nothing else is in it)."""
         segments = self.manifest.segments
         files = [self.folder / self.manifest.done[s.index]["file"] for s in segments]
         frames = join_segments(str(self.input), self.output, files,
                                [s.count for s in segments], encode)
-        self.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        self._remove_folder()
         return frames
 
     def close(self) -> None:
-        """Release the job folder's lock."""
-        if self._lock is not None:
+        """Release the job folder's lock. A job with no finished segment has nothing worth
+        resuming: its files go, and the folder with them if that empties it."""
+        if self._lock is None:
+            return
+        if self.manifest is None or not self.manifest.done:
+            self._remove_folder()
+        else:
             self._lock.close()
             self._lock = None
 
@@ -237,15 +310,17 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
         raise OutputError("the same input or output is named twice; give each film once")
     films = [Film(i, o, pipeline.hwaccel) for i, o in pairs]
     summary = JobSummary()
+    scheduler = None
     try:
         checked = [film.check(encode) for film in films]
         notes = [note for film_notes, _ in checked for note in film_notes]
         summary.codecs = list(dict.fromkeys(codec for _, codec in checked))
         settings = settings_hash(model, encode, temporal, job)
-        for film in films:
-            film.open(settings, job, warmup_frames(temporal), notify)
+        scheduler = _scheduler(job, model, notify)  # connected before a job folder is made
         if not job.ray:  # a bad model or provider is reported before any work
             load_runner(model)
+        for film in films:
+            film.open(settings, job, warmup_frames(temporal), notify)
         if on_ready:
             on_ready(summary.codecs)
         for note in notes:
@@ -256,8 +331,7 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
                   film.folder / segment_name(segment.index))
                  for film in films for segment in film.missing()]
         finished, partial = _recorder(films, summary, on_segment)
-        summary.provider = _scheduler(job, model, notify).run(tasks, finished,
-                                                              progress=partial) or ""
+        summary.provider = scheduler.run(tasks, finished, progress=partial) or ""
         for film in films:
             summary.frames += film.join(encode)
     except (OSError, StreamcolorError) as error:
@@ -267,6 +341,8 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
     finally:
         for film in films:
             film.close()
+        if scheduler is not None:
+            scheduler.close()
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -98,6 +98,9 @@ class LocalScheduler:
             return provider
         return self._run_processes(tasks, finished)
 
+    def close(self) -> None:
+        """Nothing to release: workers live only as long as :meth:`run`."""
+
     def _environment(self, slot: int) -> dict[str, str]:
         if self.gpus:
             return {"CUDA_VISIBLE_DEVICES": self.gpus[slot % len(self.gpus)]}

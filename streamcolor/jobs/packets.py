@@ -1,10 +1,15 @@
 """A segment file: the encoded packets of one segment, exactly as the encoder gave them.
 
 No container sits between the encoder and the final join, so nothing can rescale a
-timestamp or shift a decode time: pts, dts, duration, keyframe flag and bytes are stored as
-they are, with the time base and the codec's extradata in a small header::
+timestamp or shift a decode time: pts, dts, duration, keyframe flag, bytes and side data (the
+alpha plane of VP8/VP9 travels there) are stored as they are, with the time base and the
+codec's extradata in a small header::
 
-    b"SCPK1\\n" | u32 header length | header JSON | records: <qqqBI pts dts duration key size> bytes
+    b"SCPK2\\n" | u32 header length | header JSON | records
+    record:    <qqqBIH pts dts duration key size sides> bytes, then ``sides`` side data:
+    side data: <BI name-length size> name (PyAV's name of its type, ASCII) bytes
+
+Files of the first format (``SCPK1``: records without side data) are still read.
 
 The file is written to a temporary name beside its target, fsynced, and renamed when complete.
 """
@@ -20,11 +25,15 @@ from collections.abc import Iterator
 from fractions import Fraction
 
 import av
+from av.packet import PacketSideData, packet_sidedata_type_from_literal
 
 __all__ = ["PacketWriter", "read_header", "read_packets"]
 
-_MAGIC = b"SCPK1\n"
-_RECORD = struct.Struct("<qqqBI")
+_MAGIC = b"SCPK2\n"
+_MAGIC_V1 = b"SCPK1\n"
+_RECORD = struct.Struct("<qqqBIH")
+_RECORD_V1 = struct.Struct("<qqqBI")
+_SIDE = struct.Struct("<BI")
 _NONE = -(1 << 63)
 
 
@@ -43,11 +52,15 @@ class PacketWriter:
         self._out.write(_MAGIC + struct.pack("<I", len(header)) + header)
 
     def write(self, packet: av.Packet) -> None:
-        """Append one packet (pts, dts, duration, keyframe flag, bytes)."""
+        """Append one packet (pts, dts, duration, keyframe flag, bytes, side data)."""
         data = bytes(packet)
+        sides = [(side.data_type.encode("ascii"), bytes(side))
+                 for side in packet.iter_sidedata()]
         self._out.write(_RECORD.pack(_opt(packet.pts), _opt(packet.dts), packet.duration or 0,
-                                     1 if packet.is_keyframe else 0, len(data)))
+                                     1 if packet.is_keyframe else 0, len(data), len(sides)))
         self._out.write(data)
+        for name, value in sides:
+            self._out.write(_SIDE.pack(len(name), len(value)) + name + value)
 
     def commit(self) -> None:
         """Flush to disk and rename into place."""
@@ -76,29 +89,53 @@ def read_header(path: str | os.PathLike) -> dict:
 
 
 def _header(handle, path) -> dict:
-    if handle.read(len(_MAGIC)) != _MAGIC:
+    magic = handle.read(len(_MAGIC))
+    if magic not in (_MAGIC, _MAGIC_V1):
         raise ValueError(f"{path} is not a streamcolor segment file")
     (size,) = struct.unpack("<I", handle.read(4))
     data = json.loads(handle.read(size))
     return {"time_base": Fraction(*data["time_base"]), "codec": data["codec"],
-            "extradata": bytes.fromhex(data["extradata"])}
+            "extradata": bytes.fromhex(data["extradata"]), "version": 2 if magic == _MAGIC else 1}
+
+
+def _read(handle, size: int, path) -> bytes:
+    data = handle.read(size)
+    if len(data) < size:
+        raise ValueError(f"{path} is truncated")
+    return data
+
+
+def _side_data(handle, path, packet: av.Packet) -> None:
+    """Read one side data entry and attach it to ``packet``."""
+    length, size = _SIDE.unpack(_read(handle, _SIDE.size, path))
+    name = _read(handle, length, path).decode("ascii")
+    value = _read(handle, size, path)
+    try:
+        side = PacketSideData(packet_sidedata_type_from_literal(name), size)
+    except (KeyError, ValueError) as error:
+        raise ValueError(f"{path} holds side data of a kind this PyAV does not know ({name}); "
+                         "run again with --no-resume") from error
+    if size:
+        side.update(value)
+        packet.set_sidedata(side, move=True)
 
 
 def read_packets(path: str | os.PathLike) -> Iterator[av.Packet]:
     """The packets of a segment file, in the order they were written (decode order)."""
     with open(path, "rb") as handle:
-        time_base = _header(handle, path)["time_base"]
+        header = _header(handle, path)
+        time_base = header["time_base"]
+        record = _RECORD if header["version"] == 2 else _RECORD_V1
         while True:
-            head = handle.read(_RECORD.size)
+            head = handle.read(record.size)
             if not head:
                 return
-            if len(head) < _RECORD.size:
+            if len(head) < record.size:
                 raise ValueError(f"{path} is truncated")
-            pts, dts, duration, key, size = _RECORD.unpack(head)
-            data = handle.read(size)
-            if len(data) < size:
-                raise ValueError(f"{path} is truncated")
-            packet = av.Packet(data)
+            pts, dts, duration, key, size, *sides = record.unpack(head)
+            packet = av.Packet(_read(handle, size, path))
+            for _ in range(sides[0] if sides else 0):
+                _side_data(handle, path, packet)
             packet.time_base = time_base
             packet.pts = None if pts == _NONE else pts
             packet.dts = None if dts == _NONE else dts

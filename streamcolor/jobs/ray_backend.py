@@ -6,23 +6,35 @@ object store; the driver alone writes segment files, the manifest and the output
 (and a model given as a path) must be readable at the same path on every node. A task lost
 with its node is retried by Ray (``max_retries``); an error inside a task, such as a wrong
 frame count, is not retried and stops the job. Needs ``pip install 'streamcolor[ray]'``.
+
+Before Ray is asked to connect, a plain TCP connect (:data:`CONNECT_TIMEOUT`) checks that
+something answers at the cluster's address: Ray itself retries a dead address for minutes.
+What Ray's C++ core writes to stderr while connecting is kept off the user's terminal and
+logged (``streamcolor`` logger, debug level).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
+import os
 import pathlib
+import socket
+import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from ..errors import StreamcolorError, describe
 from .manifest import write_atomic
 from .segment import SegmentError, SegmentResult, SegmentTask, cause_errno, colorize_segment
 
-__all__ = ["RayScheduler", "MAX_RETRIES"]
+__all__ = ["RayScheduler", "MAX_RETRIES", "CONNECT_TIMEOUT"]
 
 MAX_RETRIES = 3
+CONNECT_TIMEOUT = 5.0  # seconds for the head's port to accept a TCP connection
+
+_log = logging.getLogger("streamcolor")
 
 
 def _import_ray():
@@ -31,6 +43,59 @@ def _import_ray():
     except ImportError as error:
         raise StreamcolorError("--ray needs Ray: pip install 'streamcolor[ray]'") from error
     return ray
+
+
+def _head_address(address: str) -> tuple[str, int] | None:
+    """(host, port) of the head that ``address`` leads to, as Ray resolves it (``RAY_ADDRESS``,
+    then ``auto`` as the latest local cluster); None where only Ray can tell."""
+    try:
+        from ray._private.services import get_ray_address_from_environment
+
+        address = get_ray_address_from_environment(address, None) or address
+    except Exception:  # noqa: BLE001 - a private helper: without it, check what was given
+        pass
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not port.isdigit():
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Raise a one-line :class:`StreamcolorError` unless the head at ``address`` accepts a TCP
+    connection within ``timeout`` seconds."""
+    head = _head_address(address)
+    if head is None:
+        return
+    try:
+        socket.create_connection(head, timeout=timeout).close()
+    except OSError as error:
+        why = (f"no answer in {timeout:g} s" if isinstance(error, TimeoutError)
+               else error.strerror or str(error))
+        where = address if address == f"{head[0]}:{head[1]}" else f"{address} ({head[0]}:{head[1]})"
+        raise StreamcolorError(f"no Ray cluster answers at {where}: {why}; check the address "
+                               "and port (the head's GCS port, 6379 by default) and that "
+                               "`ray start --head` runs there") from error
+
+
+@contextlib.contextmanager
+def _stderr_to_log() -> Iterator[None]:
+    """Send what is written to file descriptor 2 (Ray's C++ log lines) to the debug log."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr: nothing to keep off it
+        yield
+        return
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            for line in caught.read().decode(errors="replace").splitlines():
+                _log.debug("ray: %s", line)
 
 
 def run_remote(task: SegmentTask) -> tuple[SegmentResult, bytes]:
@@ -51,13 +116,21 @@ class RayScheduler:
                  ) -> None:
         self.ray = _import_ray()
         self.notify = notify
+        check_reachable(address)
         try:
-            self.ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                          logging_level=logging.WARNING, configure_logging=False)
+            with _stderr_to_log():
+                self.ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                              logging_level=logging.WARNING, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as error:
-            raise StreamcolorError(f"cannot connect to the Ray cluster at {address}: {error}; "
-                                   "start one with `ray start --head`") from error
+            raise StreamcolorError(f"cannot connect to the Ray cluster at {address}: "
+                                   f"{describe(error)}; start one with `ray start --head`"
+                                   ) from error
         self.gpus = self.ray.cluster_resources().get("GPU", 0)
+
+    def close(self) -> None:
+        """Disconnect from the cluster (again: :meth:`run` disconnects when it ends)."""
+        if self.ray.is_initialized():
+            self.ray.shutdown()
 
     def run(self, tasks: list[tuple[SegmentTask, pathlib.Path]],
             finished: Callable[[SegmentTask, SegmentResult], None],

@@ -22,7 +22,8 @@ import av
 from ..color.temporal import Stabilizer
 from ..config import EncodeConfig, ModelConfig, TemporalConfig
 from ..errors import DecodeError, StreamcolorError, describe
-from ..media.frames import working_format
+from ..media.decoders import decode_from
+from ..media.frames import to_working, working_format
 from ..media.sinks import FileSink
 from ..media.sources import FileSource
 from ..pipeline import Pipeline
@@ -135,7 +136,8 @@ class SegmentSource:
 
     def _frames_from(self, target: int | None):
         """Frames (in the working format) from pts ``warm_pts`` on, after seeking to the
-        keyframe before ``target`` (None: the start of the file)."""
+        keyframe before ``target`` (None: the start of the file); decoded as in the single
+        pass (by the source's own decoder where it has one: VP8/VP9 with alpha)."""
         seg, video = self.segment, self._file.video
         container = self._file.container
         if target is None:
@@ -144,16 +146,15 @@ class SegmentSource:
             container.seek(target, stream=video, backward=True)
         working = None
         try:
-            for packet in container.demux(video):
-                for frame in packet.decode():
-                    if frame.pts is None or frame.pts < seg.warm_pts:
-                        continue
-                    if seg.end_pts is not None and frame.pts >= seg.end_pts:
-                        return
-                    working = working or working_format(frame.format.name)
-                    if frame.format.name != working:
-                        frame = frame.reformat(format=working)
-                    yield frame
+            for frame in decode_from(container, video, self._file.decoder):
+                if frame.pts is None or frame.pts < seg.warm_pts:
+                    continue
+                if seg.end_pts is not None and frame.pts >= seg.end_pts:
+                    return
+                working = working or working_format(frame.format.name)
+                if frame.format.name != working:
+                    frame = to_working(frame, working)  # as the single pass: alpha bit-exact
+                yield frame
         except av.FFmpegError as error:
             raise DecodeError(f"undecodable video data in {self.path} ({describe(error)})",
                               position=None) from error
