@@ -6,7 +6,7 @@
 FOLDER defaults to the val split (../shared/datasets/photos/val) and --model to the shipped
 compact model. Each photo is made grey and colorized; the table gives PSNR (RGB) against the
 originals and the Hasler-Süsstrunk colourfulness for ours, gray (no colour), a constant mean
-colour, and the originals. Same code as ``streamcolor eval`` (streamcolor/quality.py).
+colour, and the originals. Same code as ``streamcolor eval`` (streamcolor/cli/eval.py).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import argparse
 import pathlib
 import sys
 
-from streamcolor.diagnostics import quality
+from streamcolor.cli import eval as eval_cli
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DEFAULT_FOLDER = ROOT.parent / "shared" / "datasets" / "photos" / "val"
@@ -25,11 +25,11 @@ DEFAULT_MODEL = ROOT / "streamcolor" / "weights" / "streamcolor-compact.onnx"
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser()
-    quality.add_eval_parser(parser.add_subparsers(dest="command", required=True))
+    eval_cli.add_eval_parser(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(["eval", *argv] if any(not a.startswith("-") for a in argv[:1])
                              else ["eval", str(DEFAULT_FOLDER), *argv])
     args.model = args.model or str(DEFAULT_MODEL)
-    return quality.run_eval_command(args)
+    return eval_cli.run_eval_command(args)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
+from .color.guidance import Hints, batch_at_model_size, from_bgra
 from .color.lab import PlaneSpec, ab_columns, ab_rows, chroma_codes, model_input
 from .color.temporal import Stabilizer
 from .config import TemporalConfig
@@ -115,6 +116,22 @@ def _check(picture) -> np.ndarray:
     return picture
 
 
+def _hints_for(hints: Hints | np.ndarray | None, picture: np.ndarray) -> Hints | None:
+    """``hints`` as :class:`Hints` of the picture's size; InputError saying what is wrong."""
+    if hints is None:
+        return None
+    if isinstance(hints, np.ndarray):
+        try:
+            hints = from_bgra(hints)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    if hints.mask.shape != picture.shape[:2]:
+        height, width = hints.mask.shape
+        raise InputError(f"the hints are {width}x{height} but the picture is "
+                         f"{picture.shape[1]}x{picture.shape[0]}: they must be the same size")
+    return hints
+
+
 def _batches(frames: Iterable[np.ndarray], size: int) -> Iterator[list[np.ndarray]]:
     """Checked frames in lists of ``size`` (the last may be shorter). If the source fails
     (or gives a bad frame), the frames already taken come first, then the error."""
@@ -159,9 +176,20 @@ class Colorizer:
         """The onnxruntime provider that runs the model (``cpu``, ``cuda``, ``tensorrt``)."""
         return self.runner.provider
 
-    def colorize(self, image: np.ndarray) -> np.ndarray:
-        """One picture in colour: BGR for grey input, BGR(A) for BGR(A); same dtype and size."""
-        return self._batch([_check(image)], stabilizer=None)[0]
+    @property
+    def guided(self) -> bool:
+        """Whether the model takes colour hints (``hints=`` of :meth:`colorize`)."""
+        return self.runner.guided
+
+    def colorize(self, image: np.ndarray, *, hints: Hints | np.ndarray | None = None
+                 ) -> np.ndarray:
+        """One picture in colour: BGR for grey input, BGR(A) for BGR(A); same dtype and size.
+
+        ``hints`` (guided models): a :class:`~streamcolor.color.guidance.Hints`, or a BGRA
+        picture of the same size in which every pixel with alpha >= 128 is a hint of its
+        colour. Luma stays the picture's; only chroma follows the hints."""
+        picture = _check(image)
+        return self._batch([picture], stabilizer=None, hints=[_hints_for(hints, picture)])[0]
 
     def stream(self, frames: Iterable[np.ndarray], *,
                temporal: TemporalConfig | None = None) -> Iterator[np.ndarray]:
@@ -179,14 +207,15 @@ class Colorizer:
         for batch in _batches(frames, self.batch_size):
             yield from self._batch(batch, stabilizer)
 
-    def _batch(self, pictures: list[np.ndarray],
-               stabilizer: Stabilizer | None) -> list[np.ndarray]:
+    def _batch(self, pictures: list[np.ndarray], stabilizer: Stabilizer | None,
+               hints: list[Hints | None] | None = None) -> list[np.ndarray]:
         parts = [split_luma(p) for p in pictures]
         specs = [picture_spec(p) for p in pictures]
         size = self.runner.input_size
         lightness = np.stack([model_input(luma, size, spec)
                               for (luma, _), spec in zip(parts, specs, strict=True)])
-        ab = self.runner.run(lightness[:, None])
+        hints_in = batch_at_model_size(hints, size) if hints else None
+        ab = self.runner.run(lightness[:, None], *([hints_in] if hints_in is not None else []))
         if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled
             ab = stabilizer(lightness[:, None], ab)
         return [compose(luma, colour, alpha, spec)

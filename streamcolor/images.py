@@ -17,9 +17,11 @@ import cv2
 import numpy as np
 
 from .arrays import compose, picture_spec, split_luma
+from .color.guidance import HintPoint, batch_at_model_size
 from .color.lab import model_input
 from .errors import InputError, InputNotFoundError, OutputError, StageError
 from .media.atomic import temporary_beside
+from .media.hintfiles import HintSource, hints_file_for
 from .media.photo_meta import PhotoMeta, encode_photo, read_photo
 from .media.sinks import check_output_path
 from .runtime import ModelRunner
@@ -65,14 +67,20 @@ def _write(picture: np.ndarray, output: pathlib.Path, meta: PhotoMeta) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]]) -> None:
+def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib.Path]],
+                    hints: list[HintSource | None] | None = None) -> None:
+    if hints and any(hints):
+        runner.require_guidance()
     pictures, metas = zip(*(_read(source) for source, _ in pairs), strict=True)
+    given = [h.load(p.shape[1], p.shape[0]) if h else None
+             for h, p in zip(hints or [None] * len(pairs), pictures, strict=True)]
     parts = [split_luma(p) for p in pictures]
     specs = [picture_spec(p) for p in pictures]
     size = runner.input_size
     lightness = np.stack([model_input(luma, size, spec)
                           for (luma, _), spec in zip(parts, specs, strict=True)])
-    ab = runner.run(lightness[:, None])
+    hints_in = batch_at_model_size(given, size)
+    ab = runner.run(lightness[:, None], *([hints_in] if hints_in is not None else []))
     work = list(zip(pairs, pictures, parts, specs, ab, metas, strict=True))
     del pictures, parts  # so that each picture is let go once it is written
     while work:
@@ -89,13 +97,20 @@ def _colour_over(picture: np.ndarray) -> np.ndarray | None:
 
 
 def colorize_image(input: str | os.PathLike, output: str | os.PathLike, *,
-                   runner: ModelRunner) -> None:
+                   runner: ModelRunner, hints: str | os.PathLike | None = None,
+                   hint_points: list[HintPoint] | tuple[HintPoint, ...] = ()) -> None:
     """Colorize one image file into ``output`` (format from its extension). An animated GIF
-    is refused here (:func:`colorize_path` sends it through the video path)."""
+    is refused here (:func:`colorize_path` sends it through the video path).
+
+    ``hints`` (a guided model): a picture with alpha of the photo's size, every pixel with
+    alpha >= 128 a hint of its colour; ``hint_points`` add single pixels
+    (:class:`~streamcolor.color.guidance.HintPoint`)."""
     source, target = pathlib.Path(input), pathlib.Path(output)
     check_gif(source, target)
     check_output_path(target, [source])
-    _colorize_batch(runner, [(source, target)])
+    wanted = hints is not None or hint_points
+    given = HintSource(pathlib.Path(hints) if hints else None, tuple(hint_points))
+    _colorize_batch(runner, [(source, target)], [given] if wanted else None)
 
 
 def find_images(folder: pathlib.Path) -> Iterator[pathlib.Path]:
@@ -159,14 +174,20 @@ def colorize_animation(input: str | os.PathLike, output: str | os.PathLike, *,
 
 
 def colorize_path(input: str | os.PathLike, output: str | os.PathLike, *,
-                  runner: ModelRunner, batch_size: int = 8) -> None:
-    """Colorize one picture, or an animated GIF through the video path (see :func:`check_gif`)."""
+                  runner: ModelRunner, batch_size: int = 8,
+                  hints: str | os.PathLike | None = None,
+                  hint_points: list[HintPoint] | tuple[HintPoint, ...] = ()) -> None:
+    """Colorize one picture (with its hints, see :func:`colorize_image`), or an animated GIF
+    through the video path (see :func:`check_gif`)."""
     source, target = pathlib.Path(input), pathlib.Path(output)
     check_gif(source, target)
     if is_animated(source):
+        if hints or hint_points:
+            raise InputError(f"{source} is an animated GIF: hints are for one picture; "
+                             "colorize it without them")
         colorize_animation(source, target, runner=runner, batch_size=batch_size)
     else:
-        colorize_image(source, target, runner=runner)
+        colorize_image(source, target, runner=runner, hints=hints, hint_points=hint_points)
 
 
 def other_files(folder: str | os.PathLike) -> list[pathlib.Path]:
@@ -214,7 +235,8 @@ def colorize_images(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
                     runner: ModelRunner, batch_size: int = 8, suffix: str | None = None,
                     on_progress: Callable[[int, int], None] | None = None,
                     on_error: str = "stop",
-                    on_failure: Callable[[pathlib.Path, Exception], None] | None = None) -> int:
+                    on_failure: Callable[[pathlib.Path, Exception], None] | None = None,
+                    hints_dir: str | os.PathLike | None = None) -> int:
     """Colorize every image under ``input_dir`` into the same relative path under ``output_dir``
     (created if missing).
 
@@ -223,9 +245,16 @@ def colorize_images(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     animated one a ``.webm`` through the video path (every frame, delays kept).
     ``on_error="stop"`` (the default) raises the first file's error; ``"continue"`` goes on
     with the rest and hands each file that failed, with its error, to ``on_failure`` (logged
-    as a warning if None). Returns the number of files written.
+    as a warning if None). ``hints_dir`` (a guided model) mirrors ``input_dir`` with hints
+    files (:mod:`streamcolor.media.hintfiles`); pictures without one get none. Returns the
+    number of files written.
     """
     source_dir, target_dir = pathlib.Path(input_dir), pathlib.Path(output_dir)
+    if hints_dir is not None:
+        hints_dir = pathlib.Path(hints_dir)
+        if not hints_dir.is_dir():
+            raise InputNotFoundError(f"hints folder not found: {hints_dir}")
+        runner.require_guidance()
     if not source_dir.is_dir():
         raise InputNotFoundError(f"input folder not found: {source_dir}")
     if target_dir.resolve() == source_dir.resolve():
@@ -236,7 +265,14 @@ def colorize_images(input_dir: str | os.PathLike, output_dir: str | os.PathLike,
     if not pictures and not animations:
         raise InputError(f"no images ({', '.join((*IMAGE_SUFFIXES, '.gif'))}) under {source_dir}")
     target_dir.mkdir(parents=True, exist_ok=True)
-    chunks = [(pictures[i : i + batch_size], lambda pairs: _colorize_batch(runner, pairs))
+
+    def pictures_work(pairs: list[_Pair]) -> None:
+        hints = None if hints_dir is None else [
+            HintSource(found) if (found := hints_file_for(s, source_dir, hints_dir)) else None
+            for s, _ in pairs]
+        _colorize_batch(runner, pairs, hints)
+
+    chunks = [(pictures[i : i + batch_size], pictures_work)
               for i in range(0, len(pictures), batch_size)]
     chunks += [([pair], lambda pairs: _animation_pair(runner, pairs[0], batch_size))
                for pair in animations]

@@ -43,16 +43,24 @@ def make_model(
     output_stride: int = 1,
     fixed_batch: int | None = None,
     write_contract: bool = True,
+    guided: bool = False,
 ) -> pathlib.Path:
     """Write a tiny contract-obeying ONNX model to ``path`` and return the path.
 
     ``input_size`` None makes the spatial axes dynamic; ``output_stride`` 2 makes the output
     half the input's size; ``fixed_batch`` fixes the batch axis instead of leaving it dynamic.
+    ``guided`` adds SIGGRAPH17-style hint inputs (``hint_ab``, ``hint_mask``, declared as the
+    contract's guidance): where the mask is 1 the output is the hint's a*b* exactly, so tests
+    can see where hints went (L* in, ab out, stride 1 only).
     """
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     contract = contract or ModelContract(input_size=input_size)
+    if guided:
+        if contract.input_kind != "L" or contract.output_kind != "ab" or output_stride != 1:
+            raise ValueError("a guided tiny model is L* in, ab out, stride 1")
+        contract = dataclasses.replace(contract, guidance=("hint_ab", "hint_mask"))
     cin, cout = contract.input_channels, contract.output_channels
     weight, bias = _tint_weights(cin, cout)
     if contract.input_kind == "L":
@@ -82,9 +90,20 @@ def make_model(
     batch = fixed_batch or "N"
     side = input_size or "S"
     out_side = (input_size // output_stride) if input_size else "s"
+    inputs = [helper.make_tensor_value_info("lightness", TensorProto.FLOAT,
+                                            [batch, cin, side, side])]
+    if guided:
+        nodes[-1].output[0] = "automatic"
+        inits.append(numpy_helper.from_array(np.array(1.0, np.float32), "one"))
+        nodes += [helper.make_node("Sub", ["one", "hint_mask"], ["unhinted"]),
+                  helper.make_node("Mul", ["automatic", "unhinted"], ["kept"]),
+                  helper.make_node("Mul", ["hint_ab", "hint_mask"], ["given"]),
+                  helper.make_node("Add", ["kept", "given"], ["colour"])]
+        inputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                 [batch, channels, side, side])
+                   for name, channels in (("hint_ab", 2), ("hint_mask", 1))]
     graph = helper.make_graph(
-        nodes, "streamcolor_tiny",
-        [helper.make_tensor_value_info("lightness", TensorProto.FLOAT, [batch, cin, side, side])],
+        nodes, "streamcolor_tiny", inputs,
         [helper.make_tensor_value_info("colour", TensorProto.FLOAT,
                                        [batch, cout, out_side, out_side])],
         inits,

@@ -14,6 +14,14 @@ from streamcolor.zoo.export import build_model  # noqa: E402
 from streamcolor.zoo.validate import cpu_session, graph_stats  # noqa: E402
 
 
+def _feed(session, lightness: np.ndarray) -> dict[str, np.ndarray]:
+    """L*, and no hints where the graph takes them (SIGGRAPH17)."""
+    n, _, h, w = lightness.shape
+    zeros = {"hint_ab": np.zeros((n, 2, h, w), np.float32),
+             "hint_mask": np.zeros((n, 1, h, w), np.float32)}
+    return {"L": lightness, **{i.name: zeros[i.name] for i in session.get_inputs()[1:]}}
+
+
 @pytest.fixture(scope="module", params=["eccv16", "siggraph17"])
 def family_model(request):
     return request.param, build_model(request.param, random_state_dict(request.param))
@@ -27,13 +35,16 @@ def test_contract_metadata_and_dynamic_axes(family_model):
     assert contract.family == family
     dims = model.graph.input[0].type.tensor_type.shape.dim
     assert dims[0].dim_param and dims[1].dim_value == 1
+    guided = family == "siggraph17"  # the authors' hint inputs, declared as guidance
+    assert contract.guidance == (("hint_ab", "hint_mask") if guided else None)
+    assert [i.name for i in model.graph.input] == ["L", "hint_ab", "hint_mask"][: 1 + 2 * guided]
 
 
 def test_runs_with_any_batch_and_multiple_of_8(family_model):
     _, model = family_model
     session = cpu_session(model.SerializeToString())
     for shape in ((1, 1, 32, 32), (3, 1, 48, 40)):
-        out = session.run(None, {"L": np.full(shape, 50.0, np.float32)})[0]
+        out = session.run(None, _feed(session, np.full(shape, 50.0, np.float32)))[0]
         assert out.shape == (shape[0], 2, *shape[2:])
         assert np.isfinite(out).all()
 
@@ -44,8 +55,8 @@ def test_fp16_keeps_float32_io_and_stays_close(family_model):
     assert half.graph.input[0].type.tensor_type.elem_type == 1  # FLOAT
     assert half.graph.output[0].type.tensor_type.elem_type == 1
     lightness = np.linspace(0, 100, 2 * 32 * 32, dtype=np.float32).reshape(2, 1, 32, 32)
-    full = cpu_session(model.SerializeToString()).run(None, {"L": lightness})[0]
-    approx = cpu_session(half.SerializeToString()).run(None, {"L": lightness})[0]
+    sessions = [cpu_session(m.SerializeToString()) for m in (model, half)]
+    full, approx = (s.run(None, _feed(s, lightness))[0] for s in sessions)
     assert approx.dtype == np.float32
     assert np.abs(full - approx).max() < 0.05 * max(1.0, np.abs(full).max())
 

@@ -164,6 +164,19 @@ def smooth_lightness(count: int, size: int, seed: int) -> np.ndarray:
     return np.clip(np.stack(planes)[:, None], 0, 100).astype(np.float32)
 
 
+def feed(session, lightness: np.ndarray, hints: np.ndarray | None = None,
+         mask: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The session's inputs: L*, and for a guided graph its hints (none unless given)."""
+    n, _, h, w = lightness.shape
+    inputs = {session.get_inputs()[0].name: lightness}
+    names = [i.name for i in session.get_inputs()[1:]]
+    if names:
+        assert names == ["hint_ab", "hint_mask"]
+        inputs["hint_ab"] = np.zeros((n, 2, h, w), np.float32) if hints is None else hints
+        inputs["hint_mask"] = np.zeros((n, 1, h, w), np.float32) if mask is None else mask
+    return inputs
+
+
 def convert_and_compare(tmp_path: pathlib.Path, reference: nn.Module, family: str,
                         size: int, zip_format: bool) -> float:
     path = tmp_path / f"{family}.pth"
@@ -171,7 +184,7 @@ def convert_and_compare(tmp_path: pathlib.Path, reference: nn.Module, family: st
     state = load_state_dict(path)
     session = cpu_session(build_model(family, state).SerializeToString())
     lightness = smooth_lightness(2, size, seed=7)
-    actual = session.run(None, {session.get_inputs()[0].name: lightness})[0]
+    actual = session.run(None, feed(session, lightness))[0]
     with torch.no_grad():
         expected = reference(torch.from_numpy(lightness)).numpy()
     assert actual.shape == expected.shape == (2, 2, size, size)
@@ -202,8 +215,28 @@ def test_siggraph17_automatic_mode_ignores_hint_weights():
         if hint_weight is not None:
             state["model1.0.weight"][:, 1:] = hint_weight
         session = cpu_session(build_model("siggraph17", state).SerializeToString())
-        outputs.append(session.run(None, {"L": lightness})[0])
+        outputs.append(session.run(None, feed(session, lightness))[0])
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_siggraph17_hints_parity():
+    """The converted graph takes the authors' hint inputs: with hints and a mask it agrees
+    with the reference's interactive mode, and the hints change the colour."""
+    size = 64
+    reference = randomized(SIGGRAPH17(), torch.from_numpy(smooth_lightness(2, size, 1)))
+    session = cpu_session(build_model(
+        "siggraph17", {k: v.numpy() for k, v in reference.state_dict().items()}
+    ).SerializeToString())
+    lightness = smooth_lightness(2, size, seed=5)
+    rng = np.random.default_rng(3)
+    mask = (rng.random((2, 1, size, size)) < 0.05).astype(np.float32)
+    hints = (rng.uniform(-60, 60, (2, 2, size, size)) * mask).astype(np.float32)
+    actual = session.run(None, feed(session, lightness, hints, mask))[0]
+    with torch.no_grad():
+        expected = reference(*(torch.from_numpy(a) for a in (lightness, hints, mask))).numpy()
+        automatic = reference(torch.from_numpy(lightness)).numpy()
+    assert np.abs(actual - expected).max() < 1e-3
+    assert np.abs(expected - automatic).max() > 1.0, "the hints should change the reference"
 
 
 def test_dynamic_batch_axis():

@@ -6,7 +6,9 @@ from __future__ import annotations
 import argparse
 import re
 
-__all__ = ["bitrate", "key_value", "positive", "seconds", "strength"]
+from ..color.guidance import HintPoint, parse_point
+
+__all__ = ["bitrate", "hint_point", "key_value", "positive", "seconds", "strength"]
 
 
 def seconds(text: str) -> float:
@@ -56,3 +58,11 @@ def strength(text: str) -> float:
     if not 0.0 <= value <= 1.0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
     return value
+
+
+def hint_point(text: str) -> HintPoint:
+    """``X,Y,#RRGGBB``: a colour hint at one pixel."""
+    try:
+        return parse_point(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None

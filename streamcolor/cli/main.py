@@ -9,41 +9,19 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import pathlib
 import signal
 import sys
-import time
 
 from .. import __version__
 from ..errors import StreamcolorError, describe
 from ..redact import RedactingFilter, redact
 from .args import bitrate, key_value, positive, seconds, strength
 from .colorize import run_single_pass
+from .image import add_image_parser, run_image
 from .jobs import add_job_options, run_job_command, wants_job
+from .options import add_common, add_model_options
 
 __all__ = ["main"]
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", help="ONNX file, or a model name from `streamcolor models "
-                       "list` (default: streamcolor-compact, bundled)")
-    group.add_argument("--provider", choices=("auto", "tensorrt", "cuda", "cpu"), default="auto",
-                       help="onnxruntime execution provider (default: auto, the fastest here)")
-    group.add_argument("--precision", choices=("auto", "fp32", "fp16", "int8"), default="auto",
-                       help="auto: fp16 on a GPU; on the CPU int8 where the model "
-                       "ships an int8 variant of small measured error, else fp32")
-    group.add_argument("--frame-graphs", action="store_true", default=None,
-                       help="run the per-frame colour math as ONNX graphs on the model's "
-                       "provider (automatic on GPUs)")
-    group.add_argument("--batch-size", type=positive, metavar="N",
-                       help="frames per model call (default: 8; 1 in live mode, where a batch "
-                       "waits for its frames to arrive)")
-
-
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
-    parser.add_argument("--debug", action="store_true", help="tracebacks and FFmpeg's log")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"streamcolor {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_colorize_parser(commands)
-    _add_image_parser(commands)
+    add_image_parser(commands)
     _add_models_command(commands)
     from .bench import add_bench_parser
     from .eval import add_eval_parser
@@ -79,7 +57,7 @@ def _add_colorize_parser(commands) -> None:
                        help="file (extension picks the container), .m3u8 (HLS), rtsp://, "
                        "rtmp://, udp://, srt://; repeatable")
     video.add_argument("--preview", action="store_true", help="show the result in a window")
-    _add_model_options(video)
+    add_model_options(video)
     _add_encoding_options(video)
     span = video.add_argument_group("input")
     span.add_argument("--start", type=seconds, help="start at this time (seconds or HH:MM:SS)")
@@ -93,7 +71,7 @@ def _add_colorize_parser(commands) -> None:
     _add_temporal_options(video)
     _add_live_options(video)
     add_job_options(video)
-    _add_common(video)
+    add_common(video)
 
 
 def _add_temporal_options(video) -> None:
@@ -139,21 +117,6 @@ def _add_live_options(video) -> None:
                       help="append live metrics to PATH as JSON lines")
 
 
-def _add_image_parser(commands) -> None:
-    image = commands.add_parser("image", help="colorize an image, or a folder of them",
-                                description="Colorize an image file, or every image under a "
-                                "folder (recursively, keeping relative paths and names).")
-    image.add_argument("input", metavar="INPUT")
-    image.add_argument("-o", "--output", required=True, metavar="OUTPUT")
-    image.add_argument("--format", metavar="EXT",
-                       help="output format for folders, e.g. png (default: the input's)")
-    image.add_argument("--on-error", choices=("continue", "stop"), default="continue",
-                       help="folders: when a file cannot be colorized, name it and go on with "
-                       "the rest (continue, the default; exit status 1), or stop there")
-    _add_model_options(image)
-    _add_common(image)
-
-
 def _add_models_command(commands) -> None:
     try:
         from .models import add_models_parser
@@ -166,84 +129,6 @@ def _run_colorize(args) -> int:
     if wants_job(args):
         return run_job_command(args, args.usage_error)
     return run_single_pass(args)
-
-
-class _ImageReport:
-    """What ``image`` says on stderr: progress (one line, redrawn), each file that failed, the
-    files left alone, and the summary."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet, self.open_line, self.failed = quiet, False, []
-
-    def progress(self, done: int, total: int) -> None:
-        if not self.quiet:
-            print(f"\r{done}/{total} images", end="", file=sys.stderr)
-            self.open_line = True
-
-    def failure(self, path: pathlib.Path, error: Exception) -> None:
-        self.failed.append(path)
-        message = describe(error)
-        if str(path) not in message:
-            message = f"{path}: {message}"
-        self.end_line()
-        print(redact(f"streamcolor: error: {message}"), file=sys.stderr)
-
-    def end_line(self) -> None:
-        if self.open_line:
-            print(file=sys.stderr)
-            self.open_line = False
-
-    def left_alone(self, folder: pathlib.Path, others: list[pathlib.Path]) -> None:
-        if self.quiet or not others:
-            return
-        names = [str(p.relative_to(folder)) for p in others[:3]]
-        more = f" and {len(others) - 3} more" if len(others) > 3 else ""
-        print(f"left {len(others)} file{'s' * (len(others) != 1)} that "
-              f"{'is not an image' if len(others) == 1 else 'are not images'}: "
-              f"{', '.join(names)}{more}", file=sys.stderr)
-
-
-def _image_target(source: pathlib.Path, output: str) -> pathlib.Path:
-    """A single file's output: ``output``, or inside it if it is a folder (a trailing slash
-    names a folder, created if missing)."""
-    import os
-
-    from ..images import output_name
-
-    target = pathlib.Path(output)
-    if output.endswith(("/", os.sep)) and not target.exists():
-        target.mkdir(parents=True)
-    return target / output_name(source) if target.is_dir() else target
-
-
-def _run_image(args) -> int:
-    from ..images import colorize_images, colorize_path, other_files
-    from ..runtime import ModelRunner
-
-    source = pathlib.Path(args.input)
-    runner = ModelRunner(args.model, provider=args.provider, precision=args.precision)
-    started, report = time.perf_counter(), _ImageReport(args.quiet)
-    if source.is_dir():
-        suffix = "." + args.format.lstrip(".") if args.format else None
-        try:
-            count = colorize_images(source, args.output, runner=runner,
-                                    batch_size=args.batch_size or 8, suffix=suffix,
-                                    on_progress=report.progress, on_error=args.on_error,
-                                    on_failure=report.failure)
-        finally:
-            report.end_line()  # an error or Ctrl-C starts on a line of its own
-        report.left_alone(source, other_files(source))
-    else:
-        colorize_path(source, _image_target(source, args.output), runner=runner,
-                      batch_size=args.batch_size or 8)
-        count = 1
-    took = f"{time.perf_counter() - started:.1f} s ({runner.provider}) -> {args.output}"
-    if report.failed:
-        print(f"{count} colorized, {len(report.failed)} failed in {took}", file=sys.stderr)
-        return 1
-    if not args.quiet:
-        print(f"colorized {count} image{'s' * (count != 1)} in {took}", file=sys.stderr)
-    return 0
 
 
 def _run_doctor(args) -> int:
@@ -260,7 +145,7 @@ def _dispatch(args) -> int:
     if args.command == "colorize":
         return _run_colorize(args)
     if args.command == "image":
-        return _run_image(args)
+        return run_image(args)
     if args.command == "doctor":
         return _run_doctor(args)
     if args.command == "bench":

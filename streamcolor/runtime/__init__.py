@@ -208,10 +208,12 @@ class ModelRunner:
                 f"model {self.path} does not obey the model contract: output {first_out.name!r} "
                 f"has shape {first_out.shape}, expected (N,{contract.output_channels},s,s)"
             )
-        if len(inputs) > 1:
+        self.hint_names = self._guidance_inputs(inputs)
+        if len(inputs) > 1 + len(self.hint_names):
             raise ModelError(
-                f"model {self.path} takes {len(inputs)} inputs; the contract allows one "
-                "(fix extra inputs such as hints inside the graph)"
+                f"model {self.path} takes {len(inputs)} inputs; the contract allows one, or "
+                "three where streamcolor.guidance names the hint inputs (fix extra inputs "
+                "inside the graph)"
             )
         self.input_name, self.output_name = first_in.name, first_out.name
         self._input_dtype = np.float16 if "float16" in first_in.type else np.float32
@@ -220,16 +222,47 @@ class ModelRunner:
         static = height if isinstance(height, int) and height > 0 else None
         self.input_size = static or contract.input_size or DEFAULT_INPUT_SIZE
 
-    def run(self, lightness: np.ndarray) -> np.ndarray:
-        """(N,1,S,S) float32 L* -> (N,2,s,s) float32 ab."""
+    def _guidance_inputs(self, inputs) -> tuple[str, ...]:
+        """The (hint a*b*, hint mask) input names the contract declares, checked; () if none."""
+        if self.contract.guidance is None:
+            return ()
+        shapes = {i.name: i.shape for i in inputs}
+        for name, channels in zip(self.contract.guidance, (2, 1), strict=True):
+            shape = shapes.get(name)
+            if shape is None or len(shape) != 4 or shape[1] != channels:
+                raise ModelError(
+                    f"model {self.path} declares hint input {name!r} (N,{channels},S,S) in "
+                    f"streamcolor.guidance, but its inputs are {sorted(shapes)}")
+        return self.contract.guidance
+
+    @property
+    def guided(self) -> bool:
+        """Whether the model takes colour hints (SIGGRAPH17's form: a*b* and a mask)."""
+        return bool(self.hint_names)
+
+    def require_guidance(self) -> None:
+        """Raise a one-line :class:`ModelError` unless the model takes colour hints."""
+        if not self.guided:
+            raise ModelError(
+                f"model {self.contract.name or self.path.name} takes no colour hints; "
+                "models that do: the bundled streamcolor-compact (v2 and later) and "
+                "siggraph17 (`streamcolor models fetch siggraph17`)")
+
+    def run(self, lightness: np.ndarray, hints: tuple[np.ndarray, np.ndarray] | None = None
+            ) -> np.ndarray:
+        """(N,1,S,S) float32 L* -> (N,2,s,s) float32 ab. ``hints`` (guided models only):
+        a*b* (N,2,S,S) in Lab units and a 0/1 mask (N,1,S,S) at the input's size."""
         from ..color.lab import lightness_to_gray_rgb, rgb_to_ab  # OpenCV only where needed
 
         feed = lightness
         if self.contract.input_kind == "gray_rgb":
             feed = lightness_to_gray_rgb(lightness)
         feed = feed.astype(self._input_dtype, copy=False)
+        extra = self._hint_feed(lightness, hints)
         step = self.fixed_batch or len(feed)
-        parts = [self._run_chunk(feed[i : i + step], step) for i in range(0, len(feed), step)]
+        parts = [self._run_chunk(feed[i : i + step], step,
+                                 [a[i : i + step] for a in extra])
+                 for i in range(0, len(feed), step)]
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
         out = out.astype(np.float32, copy=False)
         if self.contract.output_kind == "rgb":
@@ -238,19 +271,39 @@ class ModelRunner:
             raise ModelError(f"model {self.path} returned shape {out.shape}, expected (N,2,s,s)")
         return out
 
-    def _run_chunk(self, chunk: np.ndarray, size: int) -> np.ndarray:
+    def _hint_feed(self, lightness: np.ndarray, hints) -> list[np.ndarray]:
+        """The hint inputs' arrays (empty hints where none are given); [] for a model that
+        takes none, which refuses hints with the names of the models that take them."""
+        if not self.guided:
+            if hints is not None:
+                self.require_guidance()
+            return []
+        n, _, h, w = lightness.shape
+        if hints is None:
+            return [np.zeros((n, 2, h, w), self._input_dtype),
+                    np.zeros((n, 1, h, w), self._input_dtype)]
+        ab, mask = hints
+        if ab.shape != (n, 2, h, w) or mask.shape != (n, 1, h, w):
+            raise ModelError(f"hints of shapes {ab.shape} and {mask.shape} do not fit "
+                             f"lightness {lightness.shape}: expected (N,2,S,S) and (N,1,S,S)")
+        return [ab.astype(self._input_dtype, copy=False),
+                mask.astype(self._input_dtype, copy=False)]
+
+    def _run_chunk(self, chunk: np.ndarray, size: int, extra: list[np.ndarray]) -> np.ndarray:
         """One session call; a chunk shorter than a fixed batch size is padded with copies of
         its last picture and the padding's output is dropped."""
         count = len(chunk)
         if count < size:
-            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], size - count, axis=0)])
-        return self._run_one(chunk)[:count]
+            chunk, *extra = [np.concatenate([a, np.repeat(a[-1:], size - count, axis=0)])
+                             for a in (chunk, *extra)]
+        return self._run_one(chunk, extra)[:count]
 
-    def _run_one(self, feed: np.ndarray) -> np.ndarray:
+    def _run_one(self, feed: np.ndarray, extra: list[np.ndarray]) -> np.ndarray:
         try:
-            if self._bound is not None:
+            if self._bound is not None and not extra:
                 return self._bound.run(feed)
-            return self._session.run([self.output_name], {self.input_name: feed})[0]
+            inputs = {self.input_name: feed, **dict(zip(self.hint_names, extra, strict=True))}
+            return self._session.run([self.output_name], inputs)[0]
         except Exception as error:  # onnxruntime raises several unrelated types
             if self.provider != "cpu":
                 raise ProviderUnavailableError(

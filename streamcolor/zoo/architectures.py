@@ -9,8 +9,8 @@ ECCV16 (Zhang, Isola, Efros 2016): eight conv blocks, a 313-bin softmax, a fixed
 from bins to ab (``model_out``) and a 4x bilinear upsample; ab = 110 * output.
 SIGGRAPH17 (Zhang, Zhu et al. 2017): a U-Net with shortcuts ``model3short8``,
 ``model2short9`` and ``model1short10``, input L plus ab hints and a hint mask, and a tanh
-regression head; ab = 110 * output. Here it runs in automatic mode: hints and mask are
-zero, so only the L channel of the first convolution's weights matters.
+regression head; ab = 110 * output. Its converted graph keeps the hint inputs (all zero:
+the automatic colorization).
 """
 
 from __future__ import annotations

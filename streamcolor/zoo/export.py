@@ -4,7 +4,9 @@ No PyTorch is needed: the graph is written node by node with ``onnx.helper`` fro
 layer descriptions in :mod:`.architectures`. Every graph takes ``L`` (N,1,H,W) CIE L* in
 0..100 and gives ``ab`` (N,2,H,W) in Lab units; the batch and spatial axes are dynamic
 (H and W a multiple of 8), the L normalization and the ab scaling are inside the graph,
-and the model contract is stored in the file's metadata.
+and the model contract is stored in the file's metadata. SIGGRAPH17 also takes its real
+hint inputs, ``hint_ab`` (N,2,H,W) in Lab units and ``hint_mask`` (N,1,H,W) 0/1, declared
+as the contract's guidance (all zero: the automatic colorization).
 
 With ``dtype="float16"`` the weights and the body run in half precision while the graph's
 inputs and outputs stay float32 (the casts are inside), so callers feed the same arrays.
@@ -24,6 +26,8 @@ __all__ = ["build_model", "export_onnx", "OPSET", "INPUT_NAME", "OUTPUT_NAME"]
 
 OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
+HINT_AB, HINT_MASK = "hint_ab", "hint_mask"
+_GUIDED = ("siggraph17",)
 _DTYPES = {"float32": np.float32, "float16": np.float16}
 
 
@@ -119,6 +123,17 @@ def _eccv16_body(g: _Graph, x: str) -> str:
                 coordinate_transformation_mode="half_pixel")
 
 
+def _hint_inputs(g: _Graph) -> list[str]:
+    """``hint_ab / 110`` and ``hint_mask``, in the body's dtype."""
+    from onnx import TensorProto
+
+    ab = g.op("Div", [HINT_AB, g.const("hint_ab_scale", np.float32(AB_SCALE), True)], "ab_norm")
+    parts = [ab, HINT_MASK]
+    if g.onnx_dtype != TensorProto.FLOAT:
+        parts = [g.op("Cast", [p], "hint_to_body", to=g.onnx_dtype) for p in parts]
+    return parts
+
+
 def _siggraph17_body(g: _Graph, x: str) -> str:
     spec = layers("siggraph17")
     saved: dict[str, str] = {}
@@ -126,8 +141,8 @@ def _siggraph17_body(g: _Graph, x: str) -> str:
         block = layer.key.split(".")[0]
         if block in ("model2", "model3", "model4") and layer.key.endswith(".0"):
             x = g.subsample2(x)
-        if layer.key == "model1.0":  # hints and mask are zero: only the L weights act
-            x = g.layer(layer, x, weight=g.state["model1.0.weight"][:, :1])
+        if layer.key == "model1.0":  # L, ab / 110 and the mask, as the authors' forward
+            x = g.layer(layer, g.op("Concat", [x, *_hint_inputs(g)], "with_hints", axis=1))
         elif layer.key.startswith(("model8.1", "model9.1", "model10.1")):
             x = g.layer(layer, g.op("Relu", [x], block + ".relu0"))
         elif "short" in layer.key:
@@ -162,10 +177,14 @@ def build_model(family: str, state: dict[str, np.ndarray], *, dtype: str = "floa
     check_state_dict(family, state)
     g = _Graph(state, dtype)
     _scaled_output(g, _BODIES[family](g, _normalized_input(g)))
-    spatial = ["batch", 1, "height", "width"]
+    inputs = [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT,
+                                            ["batch", 1, "height", "width"])]
+    if family in _GUIDED:
+        inputs += [helper.make_tensor_value_info(name, TensorProto.FLOAT,
+                                                 ["batch", channels, "height", "width"])
+                   for name, channels in ((HINT_AB, 2), (HINT_MASK, 1))]
     graph = helper.make_graph(
-        g.nodes, f"{family}_{dtype}",
-        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, spatial)],
+        g.nodes, f"{family}_{dtype}", inputs,
         [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT,
                                        ["batch", 2, "height", "width"])],
         g.initializers)
@@ -173,7 +192,8 @@ def build_model(family: str, state: dict[str, np.ndarray], *, dtype: str = "floa
                               producer_name="streamcolor.zoo")
     model.ir_version = min(model.ir_version, 9)
     contract = ModelContract(input_kind="L", output_kind="ab", input_size=input_size,
-                             name=name or family, family=family)
+                             name=name or family, family=family,
+                             guidance=(HINT_AB, HINT_MASK) if family in _GUIDED else None)
     helper.set_model_props(model, contract.to_metadata())
     checker.check_model(model)
     return model

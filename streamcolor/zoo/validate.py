@@ -15,7 +15,7 @@ from ..contract import ModelContract
 from .errors import ContractError
 
 __all__ = ["load_onnx", "io_dims", "check_dims", "infer_contract", "smoke_test",
-           "graph_stats", "cpu_session"]
+           "graph_stats", "cpu_session", "model_feed"]
 
 Dims = list[int | None]
 
@@ -98,6 +98,20 @@ def cpu_session(source: str | pathlib.Path | bytes, threads: int | None = None):
         raise ContractError(f"onnxruntime cannot load the model: {exc}") from None
 
 
+def model_feed(session, pictures: np.ndarray,
+               hints: tuple[np.ndarray, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """A session's inputs for model inputs ``pictures`` (N,C,S,S): a guided model's hint
+    inputs (named by its contract's guidance) get ``hints`` (a*b*, mask), or none."""
+    feed = {session.get_inputs()[0].name: pictures}
+    guidance = ModelContract.from_metadata(session.get_modelmeta().custom_metadata_map).guidance
+    if guidance:
+        n, _, h, w = pictures.shape
+        ab, mask = hints if hints is not None else (np.zeros((n, 2, h, w), np.float32),
+                                                    np.zeros((n, 1, h, w), np.float32))
+        feed.update(zip(guidance, (ab, mask), strict=True))
+    return feed
+
+
 def smoke_test(path: str | pathlib.Path, contract: ModelContract) -> tuple[int, ...]:
     """Run one frame of zeros through the model on CPU; return the output shape.
 
@@ -112,7 +126,7 @@ def smoke_test(path: str | pathlib.Path, contract: ModelContract) -> tuple[int, 
         shape = (1, contract.input_channels, static[2], static[3])
     else:
         shape = (1, contract.input_channels, size, size)
-    feed = {first.name: np.zeros(shape, np.float32)}
+    feed = model_feed(session, np.zeros(shape, np.float32))
     try:
         out = session.run(None, feed)[0]
     except Exception as exc:
@@ -135,11 +149,12 @@ def graph_stats(model, size: int) -> dict[str, Any]:
                  if init.data_type in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16))
     fixed = onnx.ModelProto()
     fixed.CopyFrom(model)
-    dims = fixed.graph.input[0].type.tensor_type.shape.dim
-    for dim, value in zip(dims, (1, None, size, size), strict=False):
-        if value is not None:
-            dim.Clear()
-            dim.dim_value = value
+    for graph_input in fixed.graph.input:  # L*, and a guided model's hints
+        dims = graph_input.type.tensor_type.shape.dim
+        for dim, value in zip(dims, (1, None, size, size), strict=False):
+            if value is not None:
+                dim.Clear()
+                dim.dim_value = value
     inferred = shape_inference.infer_shapes(fixed)
     shapes = {v.name: _dims(v) for v in (*inferred.graph.value_info, *inferred.graph.input,
                                          *inferred.graph.output)}

@@ -22,26 +22,51 @@ import numpy as np
 
 from ..contract import ModelContract
 from .errors import ZooError
-from .validate import cpu_session
+from .validate import cpu_session, model_feed
 
-__all__ = ["build_fp16", "build_int8", "compare_outputs", "cpu_fps", "measure"]
+__all__ = ["build_fp16", "build_int8", "calibration_hints", "compare_outputs", "cpu_fps",
+           "measure"]
 
 _HEAD_PREFIXES = ("model8.6", "softmax", "model_out", "upsample4", "ab_unnorm", "l_sub", "l_norm")
 
 
 class _Reader:
-    """An onnxruntime ``CalibrationDataReader`` over a batch of prepared inputs."""
+    """An onnxruntime ``CalibrationDataReader`` over a batch of prepared inputs. A guided
+    model (``guidance``: its hint inputs' names) gets hints with every other frame, so that
+    the ranges of its hint inputs are calibrated too."""
 
-    def __init__(self, input_name: str, inputs: np.ndarray) -> None:
-        self._name = input_name
-        self._frames: Iterator[np.ndarray] = iter(inputs)
+    def __init__(self, input_name: str, inputs: np.ndarray,
+                 guidance: tuple[str, str] | None = None) -> None:
+        self._name, self._guidance = input_name, guidance
+        self._frames: Iterator[tuple[int, np.ndarray]] = iter(enumerate(inputs))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        frame = next(self._frames, None)
-        return None if frame is None else {self._name: frame[None]}
+        index, frame = next(self._frames, (0, None))
+        if frame is None:
+            return None
+        feed = {self._name: frame[None]}
+        if self._guidance:
+            feed.update(zip(self._guidance, calibration_hints(frame.shape[-2:], index),
+                            strict=True))
+        return feed
 
     def rewind(self) -> None:  # pragma: no cover - only used by some calibrators
         raise NotImplementedError
+
+
+def calibration_hints(size: tuple[int, int], index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hints for calibration frame ``index``: none for even frames; for odd ones smooth
+    a*b* across the gamut's range over about half of the picture."""
+    h, w = size
+    if index % 2 == 0:
+        return np.zeros((1, 2, h, w), np.float32), np.zeros((1, 1, h, w), np.float32)
+    rng = np.random.default_rng(index)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    phase = rng.uniform(0, 2 * np.pi, 4)
+    ab = np.stack([80 * np.sin(3 * x + phase[0]) * np.cos(2 * y + phase[1]),
+                   80 * np.sin(2 * y + phase[2]) * np.cos(3 * x + phase[3])])
+    mask = (np.sin(5 * x + phase[0]) * np.sin(4 * y + phase[2]) > 0).astype(np.float32)
+    return (ab * mask)[None].astype(np.float32), mask[None, None]
 
 
 def build_int8(fp32_path: str | pathlib.Path, dest: str | pathlib.Path,
@@ -64,8 +89,9 @@ def build_int8(fp32_path: str | pathlib.Path, dest: str | pathlib.Path,
     model = onnx.load(str(fp32_path))
     excluded = [n.name for n in model.graph.node if n.name.startswith(_HEAD_PREFIXES)]
     input_name = model.graph.input[0].name
+    guidance = ModelContract.from_metadata({p.key: p.value for p in model.metadata_props}).guidance
     tmp = dest.with_name(dest.name + ".tmp")
-    quantize_static(str(fp32_path), str(tmp), _Reader(input_name, calibration),
+    quantize_static(str(fp32_path), str(tmp), _Reader(input_name, calibration, guidance),
                     quant_format=QuantFormat.QDQ, per_channel=True,
                     op_types_to_quantize=["Conv", "ConvTranspose"],
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
@@ -105,11 +131,11 @@ def compare_outputs(reference: str | pathlib.Path, variant: str | pathlib.Path,
                     inputs: np.ndarray) -> dict[str, float]:
     """Mean and max |delta| between two models' outputs on ``inputs``, frame by frame."""
     ref_session, var_session = cpu_session(reference), cpu_session(variant)
-    ref_name, var_name = ref_session.get_inputs()[0].name, var_session.get_inputs()[0].name
     errors = []
-    for frame in inputs:
-        expected = ref_session.run(None, {ref_name: frame[None]})[0]
-        actual = var_session.run(None, {var_name: frame[None]})[0]
+    for index, frame in enumerate(inputs):  # a guided model: with and without hints
+        hints = calibration_hints(frame.shape[-2:], index)
+        expected = ref_session.run(None, model_feed(ref_session, frame[None], hints))[0]
+        actual = var_session.run(None, model_feed(var_session, frame[None], hints))[0]
         errors.append(np.abs(actual.astype(np.float32) - expected))
     stacked = np.stack(errors)
     return {"ab_mean_abs_error": round(float(stacked.mean()), 4),
@@ -124,10 +150,9 @@ def cpu_fps(path: str | pathlib.Path, contract: ModelContract, *, batch: int = 1
     until ``seconds`` have passed or ``max_runs`` were made."""
     session = cpu_session(path, threads=threads)
     size = size or contract.input_size or 256
-    name = session.get_inputs()[0].name
-    feed = {name: np.random.default_rng(0).uniform(
+    feed = model_feed(session, np.random.default_rng(0).uniform(
         0, 100 if contract.input_kind == "L" else 1,
-        (batch, contract.input_channels, size, size)).astype(np.float32)}
+        (batch, contract.input_channels, size, size)).astype(np.float32))
     session.run(None, feed)
     runs, start = 0, time.perf_counter()
     while runs < max_runs and (runs == 0 or time.perf_counter() - start < seconds):

@@ -1,0 +1,91 @@
+"""Fine-tune the compact colorizer into v2, which takes colour hints.
+
+    python -m models.compact.train_guided --config models/compact/guided.json [--max-minutes M]
+
+Starts from the shipped v1 weights (read out of ``streamcolor-compact.onnx``; the guidance
+channels start at zero, so step 0 computes exactly v1), then trains on the same photos, crops
+and loss as v1 with hints drawn from the true colours (:mod:`.hints`: none, user points, a
+reference carried along the flow). Reproducible and resumable like :mod:`.train`: step ``k``
+draws its batch and its hints from ``np.random.default_rng([seed, k])``.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .data import sample_batch
+from .guided import from_onnx, guidance
+from .hints import sample_hints
+from .model import soft_encode
+from .train import OUTPUT_STRIDE, ROOT, Trainer, _path, load_config
+
+__all__ = ["GuidedTrainer", "main"]
+
+
+class GuidedTrainer(Trainer):
+    """:class:`~models.compact.train.Trainer` with the guided network and hints."""
+
+    def __init__(self, config: dict, *, device: str | None = None) -> None:
+        super().__init__(config, device=device)
+        net, centers = from_onnx(_path(config["start_from"]), config["width"])
+        if len(centers) != len(self.bins):
+            raise ValueError("the start model's ab bins are not this trainer's")
+        self.model = net.to(self.device)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config["lr"],
+                                           weight_decay=config["weight_decay"])
+
+    def loss(self, lightness: torch.Tensor, ab: torch.Tensor, hint_ab: torch.Tensor,
+             hint_mask: torch.Tensor) -> torch.Tensor:
+        logits = self.model((lightness - 50.0) / 50.0, guidance(hint_ab, hint_mask))
+        target = soft_encode(F.avg_pool2d(ab, OUTPUT_STRIDE), self.lookup, len(self.bins))
+        pixel_weight = torch.einsum("bqhw,q->bhw", target, self.weights)
+        ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
+        return (ce * pixel_weight).mean()
+
+    def train_step(self) -> float:
+        c = self.config
+        rng = np.random.default_rng([c["seed"], self.step])
+        lightness, ab = sample_batch(self.pictures, rng, batch=c["batch"], crop=c["crop"],
+                                     min_area=c["min_area"], noise=c["noise"])
+        hint_ab, hint_mask = sample_hints(ab, rng, tuple(c["hint_kinds"]))
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(self.step)
+        self.model.train()
+        tensors = [torch.from_numpy(a).to(self.device)
+                   for a in (lightness, ab, hint_ab, hint_mask)]
+        loss = self.loss(*tensors)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.step += 1
+        return float(loss.detach())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default=str(ROOT / "models/compact/guided.json"))
+    parser.add_argument("--max-minutes", type=float, help="stop (with a checkpoint) after this")
+    parser.add_argument("--max-steps", type=int, help="stop at this step (schedule unchanged)")
+    parser.add_argument("--resume-from", help="a checkpoint to resume from (default: last.pt "
+                        "in the config's checkpoint_dir)")
+    parser.add_argument("--device", help="cpu or cuda (default: cuda if present)")
+    args = parser.parse_args(argv)
+    trainer = GuidedTrainer(load_config(args.config), device=args.device)
+    start = _path(args.resume_from) if args.resume_from else None
+    if trainer.load(start):
+        print(f"resumed at step {trainer.step}", flush=True)
+    print(f"{len(trainer.pictures)} training photos, "
+          f"{sum(p.numel() for p in trainer.model.parameters())} parameters, "
+          f"device {trainer.device}", flush=True)
+    trainer.run(max_steps=args.max_steps,
+                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
+    print(f"saved {trainer.checkpoint_path} at step {trainer.step}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,128 @@
+"""Colour hints: what a user says a colour is, brought to the form a guided model takes.
+
+A hint is a colour at a place. Users give them as a picture (every pixel of an RGBA layer
+with alpha >= 128 is a hint of its own colour: strokes painted on a transparent layer) or
+as points (x, y, colour). Guided models take them in SIGGRAPH17's form at their input size
+S: hint a*b* (2, S, S) in Lab units and a 0/1 mask (1, S, S). :func:`at_model_size` makes
+that form from full-resolution hints: a model cell is hinted where any of its pixels is, with
+the mean a*b* of its hinted pixels. Only chroma is taken from a hint: luma stays the
+picture's, and a colour that luma cannot show loses saturation, never brightness (the
+caller's gamut step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import cv2
+import numpy as np
+
+__all__ = ["Hints", "HintPoint", "parse_point", "from_bgra", "with_points", "at_model_size",
+           "batch_at_model_size"]
+
+ALPHA_MIN = 128
+
+
+@dataclasses.dataclass(frozen=True)
+class HintPoint:
+    """One hint: the pixel (x, y), 0-based from the top left, and its sRGB colour."""
+
+    x: int
+    y: int
+    rgb: tuple[int, int, int]
+
+
+@dataclasses.dataclass(frozen=True)
+class Hints:
+    """Hints at full resolution: a*b* (2, H, W) float32 and mask (H, W) bool."""
+
+    ab: np.ndarray
+    mask: np.ndarray
+
+    @classmethod
+    def empty(cls, height: int, width: int) -> Hints:
+        return cls(np.zeros((2, height, width), np.float32), np.zeros((height, width), bool))
+
+    @property
+    def count(self) -> int:
+        """Hinted pixels."""
+        return int(self.mask.sum())
+
+
+def parse_point(text: str) -> HintPoint:
+    """``X,Y,#RRGGBB`` -> a :class:`HintPoint`; ValueError saying what is wrong."""
+    match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*,\s*#?([0-9a-fA-F]{6})\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a hint X,Y,#RRGGBB (pixels from the top left)")
+    colour = match.group(3)
+    rgb = tuple(int(colour[i : i + 2], 16) for i in (0, 2, 4))
+    return HintPoint(int(match.group(1)), int(match.group(2)), rgb)
+
+
+def _ab_of_rgb(rgb: np.ndarray) -> np.ndarray:
+    """(..., 3) sRGB uint8 -> (..., 2) a*b* float32."""
+    flat = rgb.reshape(-1, 1, 3).astype(np.float32) / 255.0
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab)[:, 0, 1:].reshape(*rgb.shape[:-1], 2)
+
+
+def from_bgra(bgra: np.ndarray) -> Hints:
+    """Hints from a picture with alpha (H, W, 4) in OpenCV's BGRA order, uint8 or uint16:
+    every pixel with alpha >= 128 (of 255) is a hint of its colour."""
+    if bgra.ndim != 3 or bgra.shape[2] != 4:
+        raise ValueError("a hints picture needs an alpha channel (RGBA): paint the hints on "
+                         "a transparent layer")
+    if bgra.dtype == np.uint16:
+        bgra = (bgra >> 8).astype(np.uint8)
+    if bgra.dtype != np.uint8:
+        raise ValueError(f"a hints picture has 8 or 16 bits per channel, not {bgra.dtype}")
+    mask = bgra[..., 3] >= ALPHA_MIN
+    ab = np.zeros((2, *mask.shape), np.float32)
+    if mask.any():
+        ab[:, mask] = _ab_of_rgb(bgra[..., 2::-1][mask]).T
+    return Hints(ab, mask)
+
+
+def with_points(hints: Hints, points: list[HintPoint]) -> Hints:
+    """``hints`` with ``points`` added (a point wins over a painted pixel at its place)."""
+    _, height, width = hints.ab.shape
+    ab, mask = hints.ab.copy(), hints.mask.copy()
+    for point in points:
+        if not (0 <= point.x < width and 0 <= point.y < height):
+            raise ValueError(f"hint at ({point.x}, {point.y}) is outside the {width}x{height} "
+                             "picture")
+        ab[:, point.y, point.x] = _ab_of_rgb(np.array(point.rgb, np.uint8))
+        mask[point.y, point.x] = True
+    return Hints(ab, mask)
+
+
+def at_model_size(hints: Hints, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(hint a*b* (2, S, S), mask (1, S, S)) float32 for a model that squashes the picture
+    to S x S: a cell is hinted where any of its pixels is, with their mean a*b*."""
+    _, height, width = hints.ab.shape
+    if not hints.mask.any():
+        return np.zeros((2, size, size), np.float32), np.zeros((1, size, size), np.float32)
+    rows = np.minimum(np.arange(height) * size // height, size - 1)
+    cols = np.minimum(np.arange(width) * size // width, size - 1)
+    ys, xs = np.nonzero(hints.mask)
+    cell = rows[ys] * size + cols[xs]
+    count = np.bincount(cell, minlength=size * size).astype(np.float32)
+    ab = np.stack([np.bincount(cell, weights=hints.ab[c, ys, xs], minlength=size * size)
+                   for c in range(2)]).astype(np.float32)
+    hinted = count > 0
+    ab[:, hinted] /= count[hinted]
+    return ab.reshape(2, size, size), hinted.astype(np.float32).reshape(1, size, size)
+
+
+def batch_at_model_size(hints: list[Hints | None], size: int
+                        ) -> tuple[np.ndarray, np.ndarray] | None:
+    """(N,2,S,S) a*b* and (N,1,S,S) mask for a batch (no hints where an entry is None), or
+    None where no picture of the batch has hints."""
+    if all(h is None for h in hints):
+        return None
+    ab = np.zeros((len(hints), 2, size, size), np.float32)
+    mask = np.zeros((len(hints), 1, size, size), np.float32)
+    for i, one in enumerate(hints):
+        if one is not None:
+            ab[i], mask[i] = at_model_size(one, size)
+    return ab, mask

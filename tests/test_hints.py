@@ -1,0 +1,224 @@
+"""Colour hints: the model contract's guidance, hints on photos (``--hints``, ``--hint``,
+``Colorizer.colorize(hints=...)``), and the one-line refusals.
+
+The guided tiny model (``make_model(guided=True)``) outputs the hint's a*b* exactly where
+the mask is 1, so a test can see where every hint went; its output elsewhere is the
+automatic one."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from streamcolor import Colorizer, InputError, ModelError
+from streamcolor.cli.main import main
+from streamcolor.color.guidance import (
+    HintPoint,
+    Hints,
+    at_model_size,
+    from_bgra,
+    parse_point,
+    with_points,
+)
+from streamcolor.contract import ModelContract
+from streamcolor.runtime import ModelRunner
+from streamcolor.testing import make_model
+
+RED_BGRA = (40, 30, 200, 255)
+H, W = 48, 64
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("guided") / "guided.onnx", input_size=32,
+                      guided=True)
+
+
+@pytest.fixture(scope="module")
+def plain(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("plain") / "plain.onnx", input_size=32)
+
+
+def _grey() -> np.ndarray:
+    y, x = np.mgrid[0:H, 0:W]
+    return (60 + 120 * x / W + 20 * y / H).astype(np.uint8)
+
+
+def _luma(bgr: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2YCrCb)[..., 0]
+
+
+def _redness(bgr: np.ndarray) -> float:
+    return float(bgr[..., 2].astype(int).mean() - bgr[..., 0].astype(int).mean())
+
+
+def _left_half_red() -> np.ndarray:
+    hints = np.zeros((H, W, 4), np.uint8)
+    hints[:, : W // 2] = RED_BGRA
+    return hints
+
+
+# -- the form a guided model takes --------------------------------------------------------------
+
+def test_a_model_cell_takes_the_mean_of_its_hinted_pixels():
+    ab = np.zeros((2, 8, 8), np.float32)
+    mask = np.zeros((8, 8), bool)
+    ab[:, 0, 0], mask[0, 0] = (10, -20), True
+    ab[:, 1, 1], mask[1, 1] = (30, 40), True  # same 4x4 cell of a 2x2 model grid
+    hint_ab, hint_mask = at_model_size(Hints(ab, mask), 2)
+    np.testing.assert_allclose(hint_ab[:, 0, 0], (20, 10))
+    assert hint_mask[0].tolist() == [[1, 0], [0, 0]]
+    assert not hint_ab[:, 1, 1].any()
+
+
+def test_alpha_decides_and_colour_becomes_ab():
+    bgra = np.zeros((2, 2, 4), np.uint8)
+    bgra[0, 0] = RED_BGRA
+    bgra[0, 1] = (*RED_BGRA[:3], 127)  # below the threshold: no hint
+    hints = from_bgra(bgra)
+    assert hints.mask.tolist() == [[True, False], [False, False]]
+    lab = cv2.cvtColor(np.float32([[[200 / 255, 30 / 255, 40 / 255]]]), cv2.COLOR_RGB2Lab)
+    np.testing.assert_allclose(hints.ab[:, 0, 0], lab[0, 0, 1:], atol=1e-3)
+    with pytest.raises(ValueError, match="alpha"):
+        from_bgra(np.zeros((2, 2, 3), np.uint8))
+
+
+def test_points_are_parsed_and_placed():
+    point = parse_point("3,1,#ff0000")
+    assert point == HintPoint(3, 1, (255, 0, 0))
+    hints = with_points(Hints.empty(2, 4), [point])
+    assert hints.mask[1, 3] and hints.count == 1 and hints.ab[0, 1, 3] > 50
+    with pytest.raises(ValueError, match="outside the 4x2 picture"):
+        with_points(Hints.empty(2, 4), [HintPoint(4, 0, (0, 0, 0))])
+    for bad in ("3,1", "a,b,#ff0000", "3,1,#ff00"):
+        with pytest.raises(ValueError, match="X,Y,#RRGGBB"):
+            parse_point(bad)
+
+
+# -- the model contract -------------------------------------------------------------------------
+
+def test_guidance_is_declared_in_the_metadata(guided, plain):
+    contract = ModelContract(guidance=("hint_ab", "hint_mask"))
+    assert contract.to_metadata()["streamcolor.guidance"] == "hint_ab,hint_mask"
+    assert ModelContract.from_metadata(contract.to_metadata()) == contract
+    assert ModelRunner(guided, provider="cpu").guided
+    assert not ModelRunner(plain, provider="cpu").guided
+
+
+def test_a_model_without_guidance_refuses_hints_by_name(plain):
+    runner = ModelRunner(plain, provider="cpu")
+    lightness = np.full((1, 1, 32, 32), 50, np.float32)
+    runner.run(lightness)  # automatic: as always
+    with pytest.raises(ModelError) as info:
+        runner.run(lightness, (np.zeros((1, 2, 32, 32), np.float32),
+                               np.ones((1, 1, 32, 32), np.float32)))
+    message = str(info.value)
+    assert "plain.onnx takes no colour hints" in message and "siggraph17" in message
+    assert "\n" not in message
+
+
+def test_a_guided_model_runs_every_automatic_path_with_no_hints(guided, plain):
+    grey = _grey()
+    with_guidance = Colorizer(guided, provider="cpu").colorize(grey)
+    without = Colorizer(plain, provider="cpu").colorize(grey)
+    np.testing.assert_array_equal(with_guidance, without)  # empty mask: the automatic output
+
+
+# -- photos ---------------------------------------------------------------------------------------
+
+def test_colorizer_follows_hints_and_keeps_luma(guided):
+    colorizer = Colorizer(guided, provider="cpu")
+    grey = _grey()
+    automatic = colorizer.colorize(grey)
+    hinted = colorizer.colorize(grey, hints=_left_half_red())
+    np.testing.assert_array_equal(_luma(hinted), grey)  # only chroma follows the hints
+    left, right = slice(0, W // 2 - 4), slice(W // 2 + 4, W)
+    assert _redness(hinted[:, left]) > _redness(automatic[:, left]) + 30
+    np.testing.assert_array_equal(hinted[:, right], automatic[:, right])
+
+
+def test_a_colour_the_luma_cannot_show_loses_saturation_not_brightness(guided):
+    bright = np.full((H, W), 235, np.uint8)
+    hints = np.zeros((H, W, 4), np.uint8)
+    hints[...] = (255, 0, 0, 255)  # pure blue: far outside what luma 235 can show
+    out = Colorizer(guided, provider="cpu").colorize(bright, hints=hints)
+    np.testing.assert_array_equal(_luma(out), bright)
+    spread = out.astype(int).max(axis=2) - out.astype(int).min(axis=2)
+    assert 5 < spread.min() and spread.max() < 255 - 235 + 40  # tinted, far from pure blue
+
+
+def test_hints_of_another_size_are_refused(guided):
+    with pytest.raises(InputError, match="hints are 10x10 but the picture is 64x48"):
+        Colorizer(guided, provider="cpu").colorize(_grey(), hints=np.zeros((10, 10, 4),
+                                                                           np.uint8))
+
+
+def _photo(tmp_path):
+    path = tmp_path / "photo.png"
+    assert cv2.imwrite(str(path), _grey())
+    return path
+
+
+def test_cli_hints_file_and_points(tmp_path, guided):
+    photo, hints = _photo(tmp_path), tmp_path / "hints.png"
+    assert cv2.imwrite(str(hints), _left_half_red())
+    out = tmp_path / "out.png"
+    assert main(["image", str(photo), "-o", str(out), "--model", str(guided), "--hints",
+                 str(hints), "--hint", f"{W - 2},{H - 2},#00c000", "-q"]) == 0
+    colour = cv2.imread(str(out))
+    np.testing.assert_array_equal(_luma(colour), _grey())
+    assert _redness(colour[:, : W // 2 - 4]) > 30
+    assert int(colour[H - 2, W - 2, 1]) > int(colour[H - 2, W - 2, 2]) + 10  # the green point
+
+
+@pytest.mark.parametrize("case", ["wrong-size", "no-alpha", "not-a-picture", "outside",
+                                  "unguided-model", "missing"])
+def test_cli_bad_hints_one_line_exit_1_nothing_written(tmp_path, guided, plain, capsys, case):
+    photo, hints, out = _photo(tmp_path), tmp_path / "hints.png", tmp_path / "out.png"
+    assert cv2.imwrite(str(hints), _left_half_red())
+    model, extra = guided, ["--hints", str(hints)]
+    if case == "wrong-size":
+        assert cv2.imwrite(str(hints), np.zeros((10, 10, 4), np.uint8))
+    elif case == "no-alpha":
+        assert cv2.imwrite(str(hints), np.zeros((H, W, 3), np.uint8))
+    elif case == "not-a-picture":
+        hints.write_text("not a picture")
+    elif case == "outside":
+        extra = ["--hint", f"{W},0,#ff0000"]
+    elif case == "unguided-model":
+        model = plain
+    else:
+        extra = ["--hints", str(tmp_path / "absent.png")]
+    assert main(["image", str(photo), "-o", str(out), "--model", str(model), *extra]) == 1
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(err) == 1 and err[0].startswith("streamcolor: error: "), err
+    expected = {"wrong-size": "is 10x10 but the photo is 64x48", "no-alpha": "alpha channel",
+                "not-a-picture": "is not a picture", "outside": "outside the 64x48 picture",
+                "unguided-model": "takes no colour hints", "missing": "hints file not found"}
+    assert expected[case] in err[0]
+    assert not out.exists()
+
+
+def test_cli_folder_takes_hints_files_with_the_same_relative_names(tmp_path, guided):
+    photos, hints, out = tmp_path / "photos", tmp_path / "hints", tmp_path / "out"
+    (photos / "sub").mkdir(parents=True)
+    (hints / "sub").mkdir(parents=True)
+    for name in ("sub/a.jpg", "b.png"):
+        assert cv2.imwrite(str(photos / name), _grey())
+    assert cv2.imwrite(str(hints / "sub" / "a.png"), _left_half_red())  # a.jpg's hints
+    assert main(["image", str(photos), "-o", str(out), "--model", str(guided), "--hints",
+                 str(hints), "-q"]) == 0
+    hinted, automatic = cv2.imread(str(out / "sub" / "a.jpg")), cv2.imread(str(out / "b.png"))
+    assert _redness(hinted[:, : W // 2 - 4]) > _redness(automatic[:, : W // 2 - 4]) + 30
+
+
+def test_cli_folder_refuses_points(tmp_path, guided, capsys):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    assert cv2.imwrite(str(photos / "a.png"), _grey())
+    with pytest.raises(SystemExit) as exit_:
+        main(["image", str(photos), "-o", str(tmp_path / "out"), "--model", str(guided),
+              "--hint", "1,1,#ff0000"])
+    assert exit_.value.code == 2
+    assert "for a folder give --hints FOLDER" in capsys.readouterr().err
