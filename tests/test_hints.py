@@ -222,3 +222,10 @@ def test_cli_folder_refuses_points(tmp_path, guided, capsys):
               "--hint", "1,1,#ff0000"])
     assert exit_.value.code == 2
     assert "for a folder give --hints FOLDER" in capsys.readouterr().err
+
+
+def test_an_old_siggraph17_conversion_says_to_fetch_again(tmp_path):
+    old = make_model(tmp_path / "siggraph17.onnx", input_size=32,
+                     contract=ModelContract(input_size=32, family="siggraph17"))
+    with pytest.raises(ModelError, match="fetch siggraph17` again"):
+        ModelRunner(old, provider="cpu").require_guidance()

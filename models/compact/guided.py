@@ -5,9 +5,11 @@ convolutions (as the shipped ONNX file holds it) and guidance in SIGGRAPH17's fo
 (N,2,S,S) and a 0/1 mask (N,1,S,S) at model resolution. The guidance enters twice, through
 channels that start at zero, so a freshly built v2 computes exactly what v1 computes:
 
-- beside L* at the stem (the network sees where the hints are and spreads them);
-- at 1/4 resolution beside the decoder's last skip (hint colour and coverage, box-averaged),
-  so a hint lands where it was put and not only where the coarse layers carry it.
+- beside L* at the stem (the network sees where the hints are);
+- at 1/8 into the 1/16 stage, whose dilated blocks and global context spread a hint over its
+  region;
+- at 1/4 into the decoder's last stage (hint colour and coverage, box-averaged), so a hint
+  lands where it was put.
 
 :func:`from_onnx` reads v1's weights out of ``streamcolor-compact.onnx`` (no checkpoint of v1
 needs to exist): the convolutions in the file's node order are the network's in forward order.
@@ -52,37 +54,60 @@ class _GlobalContext(nn.Module):
         return F.relu(x + self.project(x.mean((2, 3), keepdim=True)))
 
 
+class _GuidedConv(nn.Module):
+    """A 3x3 convolution of the features plus one of the guidance, then ReLU. The guidance
+    convolution is its own (zero-initialised) weight, so it can learn at its own rate."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, padding=1)
+        self.guide = nn.Conv2d(GUIDE_CHANNELS, cout, 3, stride, padding=1, bias=False)
+        nn.init.zeros_(self.guide.weight)
+
+    def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.conv(x) + self.guide(guide))
+
+
 class GuidedNet(nn.Module):
-    """Normalized L* (N,1,S,S) and guidance (N,3,S,S) -> logits over ab bins (N,Q,S/4,S/4)."""
+    """Normalized L* (N,1,S,S) and guidance (N,3,S,S) -> logits over ab bins (N,Q,S/4,S/4).
+
+    The guidance enters at full resolution (the stem), at 1/8 (the input of the 1/16 stage,
+    whose dilated blocks and global context spread it over regions) and at 1/4 (the decoder's
+    last stage, so a hint lands where it was put)."""
 
     def __init__(self, q: int, width: int = 32) -> None:
         super().__init__()
         w = width
-        self.stem = _conv(1 + GUIDE_CHANNELS, w * 3 // 4, stride=2)
+        self.stem = _GuidedConv(1, w * 3 // 4, stride=2)
         self.enc1 = nn.Sequential(_conv(w * 3 // 4, w, 2), _conv(w, w))
         self.enc2 = nn.Sequential(_conv(w, 2 * w, 2), _conv(2 * w, 2 * w))
-        self.enc3 = nn.Sequential(_conv(2 * w, 4 * w, 2), _Residual(4 * w, 1),
-                                  _Residual(4 * w, 2), _GlobalContext(4 * w),
-                                  _Residual(4 * w, 4))
+        self.enc3_in = _GuidedConv(2 * w, 4 * w, stride=2)
+        self.enc3 = nn.Sequential(_Residual(4 * w, 1), _Residual(4 * w, 2),
+                                  _GlobalContext(4 * w), _Residual(4 * w, 4))
         self.dec2 = _conv(6 * w, 2 * w)
-        self.dec1 = nn.Sequential(_conv(3 * w + GUIDE_CHANNELS, 2 * w), _conv(2 * w, 2 * w))
+        self.dec1_in = _GuidedConv(3 * w, 2 * w)
+        self.dec1 = _conv(2 * w, 2 * w)
         self.head = nn.Conv2d(2 * w, q, 1)
 
     def forward(self, x: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
-        e1 = self.enc1(self.stem(torch.cat([x, guide], 1)))
+        e1 = self.enc1(self.stem(x, guide))
         e2 = self.enc2(e1)
-        e3 = self.enc3(e2)
+        e3 = self.enc3(self.enc3_in(e2, _pooled(guide, 8)))
         up = F.interpolate(e3, size=e2.shape[-2:], mode="bilinear", align_corners=False)
         d2 = self.dec2(torch.cat([up, e2], 1))
         up = F.interpolate(d2, size=e1.shape[-2:], mode="bilinear", align_corners=False)
-        return self.head(self.dec1(torch.cat([up, e1, _quarter(guide)], 1)))
+        return self.head(self.dec1(self.dec1_in(torch.cat([up, e1], 1), _pooled(guide, 4))))
+
+    def guidance_parameters(self) -> list[nn.Parameter]:
+        """The weights that read the guidance (they start at zero)."""
+        return [m.guide.weight for m in (self.stem, self.enc3_in, self.dec1_in)]
 
 
-def _quarter(guide: torch.Tensor) -> torch.Tensor:
-    """Guidance at the decoder's resolution (1/4, rounded up as the strided convolutions
-    round): mean hint colour where there are hints, and the share of each cell that has one."""
-    mask = F.avg_pool2d(guide[:, 2:3], 4, ceil_mode=True)
-    colour = F.avg_pool2d(guide[:, :2] * guide[:, 2:3], 4, ceil_mode=True)
+def _pooled(guide: torch.Tensor, factor: int) -> torch.Tensor:
+    """Guidance at 1/``factor`` resolution (rounded up as the strided convolutions round):
+    the mean hint colour where there are hints, and the share of each cell that has one."""
+    mask = F.avg_pool2d(guide[:, 2:3], factor, ceil_mode=True)
+    colour = F.avg_pool2d(guide[:, :2] * guide[:, 2:3], factor, ceil_mode=True)
     colour = colour / mask.clamp_min(1e-3)
     return torch.cat([colour * (mask > 0), mask], 1)
 
@@ -108,9 +133,11 @@ class GuidedColorizer(nn.Module):
 
 
 def _convs_in_forward_order(net: GuidedNet) -> list[nn.Conv2d]:
+    """v1's convolutions (the guidance ones are v2's own), in the order they run."""
     order: list[nn.Conv2d] = []
+    guides = {id(w) for w in net.guidance_parameters()}
     hooks = [m.register_forward_hook(lambda m, *_: order.append(m))
-             for m in net.modules() if isinstance(m, nn.Conv2d)]
+             for m in net.modules() if isinstance(m, nn.Conv2d) and id(m.weight) not in guides]
     with torch.no_grad():
         net.eval()
         net(torch.zeros(1, 1, 64, 64), torch.zeros(1, GUIDE_CHANNELS, 64, 64))
@@ -135,8 +162,6 @@ def from_onnx(path, width: int = 32) -> tuple[GuidedNet, np.ndarray]:
         raise ValueError(f"{path}: {len(convs) - 1} convolutions, the network has {len(modules)}")
     with torch.no_grad():
         for module, node in zip(modules, convs, strict=False):
-            weight = torch.from_numpy(tensors[node.input[1]].copy())
-            module.weight.zero_()
-            module.weight[:, : weight.shape[1]] = weight  # guidance inputs come after v1's
+            module.weight.copy_(torch.from_numpy(tensors[node.input[1]].copy()))
             module.bias.copy_(torch.from_numpy(tensors[node.input[2]].copy()))
     return net, centers

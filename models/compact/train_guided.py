@@ -2,8 +2,8 @@
 
     python -m models.compact.train_guided --config models/compact/guided.json [--max-minutes M]
 
-Starts from the shipped v1 weights (read out of ``streamcolor-compact.onnx``; the guidance
-channels start at zero, so step 0 computes exactly v1), then trains on the same photos, crops
+Starts from v1's weights (read out of ``models/compact/streamcolor-compact-v1.onnx``, the
+file v1 shipped as; the guidance channels start at zero, so step 0 computes exactly v1), then trains on the same photos, crops
 and loss as v1 with hints drawn from the true colours (:mod:`.hints`: none, user points, a
 reference carried along the flow). Reproducible and resumable like :mod:`.train`: step ``k``
 draws its batch and its hints from ``np.random.default_rng([seed, k])``.
@@ -35,7 +35,10 @@ class GuidedTrainer(Trainer):
         if len(centers) != len(self.bins):
             raise ValueError("the start model's ab bins are not this trainer's")
         self.model = net.to(self.device)
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=config["lr"],
+        guides = {id(p) for p in net.guidance_parameters()}
+        groups = [{"params": [p for p in net.parameters() if id(p) not in guides], "scale": 1.0},
+                  {"params": net.guidance_parameters(), "scale": config["guide_lr_scale"]}]
+        self.optimizer = torch.optim.AdamW(groups, lr=config["lr"],
                                            weight_decay=config["weight_decay"])
 
     def loss(self, lightness: torch.Tensor, ab: torch.Tensor, hint_ab: torch.Tensor,
@@ -52,8 +55,8 @@ class GuidedTrainer(Trainer):
         lightness, ab = sample_batch(self.pictures, rng, batch=c["batch"], crop=c["crop"],
                                      min_area=c["min_area"], noise=c["noise"])
         hint_ab, hint_mask = sample_hints(ab, rng, tuple(c["hint_kinds"]))
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(self.step)
+        for group in self.optimizer.param_groups:  # the guidance weights learn faster
+            group["lr"] = self.learning_rate(self.step) * group["scale"]
         self.model.train()
         tensors = [torch.from_numpy(a).to(self.device)
                    for a in (lightness, ab, hint_ab, hint_mask)]

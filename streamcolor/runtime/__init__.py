@@ -242,6 +242,10 @@ class ModelRunner:
 
     def require_guidance(self) -> None:
         """Raise a one-line :class:`ModelError` unless the model takes colour hints."""
+        if not self.guided and self.contract.family == "siggraph17":
+            raise ModelError(
+                f"model {self.path.name} was converted without its hint inputs (by an earlier "
+                "streamcolor): run `streamcolor models fetch siggraph17` again")
         if not self.guided:
             raise ModelError(
                 f"model {self.contract.name or self.path.name} takes no colour hints; "
