@@ -229,3 +229,31 @@ def test_an_old_siggraph17_conversion_says_to_fetch_again(tmp_path):
                      contract=ModelContract(input_size=32, family="siggraph17"))
     with pytest.raises(ModelError, match="fetch siggraph17` again"):
         ModelRunner(old, provider="cpu").require_guidance()
+
+
+def test_hints_go_through_io_binding_as_well(guided):
+    """The GPU path binds buffers; with the CPU provider the same code runs (as tested)."""
+    plain = ModelRunner(guided, provider="cpu")
+    bound = ModelRunner(guided, provider="cpu", io_binding=True)
+    assert bound._bound is not None
+    lightness = np.full((2, 1, 32, 32), 50, np.float32)
+    ab = np.zeros((2, 2, 32, 32), np.float32)
+    ab[:, 1] = -40
+    mask = np.zeros((2, 1, 32, 32), np.float32)
+    mask[1, :, 8:] = 1
+    for hints in (None, (ab, mask), (ab * 0.5, mask)):  # buffers reused, refilled
+        np.testing.assert_array_equal(bound.run(lightness, hints), plain.run(lightness, hints))
+    assert bound.run(lightness, (ab, mask))[1, 1, 20, 5] == -40
+
+
+def test_tensorrt_profile_covers_the_hint_inputs(tmp_path, guided):
+    from streamcolor.runtime import providers
+
+    options = providers.tensorrt_options(
+        cache_root=tmp_path, model=guided, input_name="lightness", channels=1, size=224,
+        max_batch=8, fp16=True, gpu="NVIDIA H100", version="10.13.3",
+        hint_names=("hint_ab", "hint_mask"))
+    assert options["trt_profile_min_shapes"] == (
+        "lightness:1x1x224x224,hint_ab:1x2x224x224,hint_mask:1x1x224x224")
+    assert options["trt_profile_max_shapes"] == (
+        "lightness:8x1x224x224,hint_ab:8x2x224x224,hint_mask:8x1x224x224")

@@ -149,7 +149,8 @@ class ModelRunner:
             cache_root=pathlib.Path(cache_dir), model=self.path, input_name=first.name,
             channels=contract.input_channels,
             size=height or contract.input_size or DEFAULT_INPUT_SIZE,
-            max_batch=max_batch, fp16=self._tensorrt_fp16)
+            max_batch=max_batch, fp16=self._tensorrt_fp16,
+            hint_names=contract.guidance or ())
         engines = pathlib.Path(options["trt_engine_cache_path"])
         engines.mkdir(parents=True, exist_ok=True)
         pathlib.Path(options["trt_timing_cache_path"]).mkdir(parents=True, exist_ok=True)
@@ -304,10 +305,10 @@ class ModelRunner:
 
     def _run_one(self, feed: np.ndarray, extra: list[np.ndarray]) -> np.ndarray:
         try:
-            if self._bound is not None and not extra:
-                return self._bound.run(feed)
-            inputs = {self.input_name: feed, **dict(zip(self.hint_names, extra, strict=True))}
-            return self._session.run([self.output_name], inputs)[0]
+            hints = dict(zip(self.hint_names, extra, strict=True))
+            if self._bound is not None:
+                return self._bound.run(feed, hints)
+            return self._session.run([self.output_name], {self.input_name: feed, **hints})[0]
         except Exception as error:  # onnxruntime raises several unrelated types
             if self.provider != "cpu":
                 raise ProviderUnavailableError(

@@ -20,36 +20,41 @@ __all__ = ["BoundSession", "InFlight"]
 
 
 class _Slot:
-    """One binding and its buffers, keyed by batch size."""
+    """One binding and its buffers: an input buffer per (input, shape), an output buffer per
+    set of input shapes."""
 
-    def __init__(self, session, input_name: str, output_name: str, device: str) -> None:
-        self._session, self._device = session, device
-        self._input_name, self._output_name = input_name, output_name
+    def __init__(self, session, output_name: str, device: str) -> None:
+        self._session, self._device, self._output_name = session, device, output_name
         self._binding = session.io_binding()
-        self._buffers: dict[tuple, tuple] = {}
+        self._inputs: dict[tuple, object] = {}
+        self._outputs: dict[tuple, object] = {}
 
-    def _buffers_for(self, feed: np.ndarray):
+    def _input(self, name: str, array: np.ndarray):
         from onnxruntime import OrtValue
 
-        key = (feed.shape, feed.dtype.str)
-        if key not in self._buffers:
-            value = OrtValue.ortvalue_from_shape_and_type(feed.shape, feed.dtype, self._device, 0)
-            self._buffers[key] = (value, None)
-        return key, *self._buffers[key]
+        key = (name, array.shape, array.dtype.str)
+        value = self._inputs.get(key)
+        if value is None:
+            value = OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype,
+                                                          self._device, 0)
+            self._inputs[key] = value
+        value.update_inplace(array)
+        return value
 
-    def run(self, feed: np.ndarray) -> np.ndarray:
-        key, input_value, output_value = self._buffers_for(np.ascontiguousarray(feed))
-        input_value.update_inplace(np.ascontiguousarray(feed))
+    def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         binding = self._binding
-        binding.bind_ortvalue_input(self._input_name, input_value)
-        if output_value is None:  # first batch of this size: let onnxruntime size the output
+        for name, array in feeds.items():
+            binding.bind_ortvalue_input(name, self._input(name, np.ascontiguousarray(array)))
+        key = tuple((name, array.shape, array.dtype.str) for name, array in feeds.items())
+        output_value = self._outputs.get(key)
+        if output_value is None:  # first batch of these sizes: let onnxruntime size the output
             binding.bind_output(self._output_name, self._device, 0)
         else:
             binding.bind_ortvalue_output(self._output_name, output_value)
         self._session.run_with_iobinding(binding)
         if output_value is None:
             output_value = binding.get_outputs()[0]
-            self._buffers[key] = (input_value, output_value)
+            self._outputs[key] = output_value
         result = output_value.numpy()
         # A CPU buffer's array is a view of memory the next batch reuses: hand out a copy.
         return result.copy() if self._device == "cpu" else result
@@ -57,20 +62,21 @@ class _Slot:
 
 class BoundSession:
     """``run(feed)`` through IO binding on ``device`` ("cuda" or "cpu"), ``slots`` batches at
-    most in flight at once (callers beyond that wait for a slot)."""
+    most in flight at once (callers beyond that wait for a slot). ``extra`` inputs (a guided
+    model's hints) are bound beside the first one."""
 
     def __init__(self, session, input_name: str, output_name: str, *, device: str,
                  slots: int = 2) -> None:
-        self.device = device
+        self.device, self._input_name = device, input_name
         self._free: queue.SimpleQueue[_Slot] = queue.SimpleQueue()
         for _ in range(slots):
-            self._free.put(_Slot(session, input_name, output_name, device))
+            self._free.put(_Slot(session, output_name, device))
 
-    def run(self, feed: np.ndarray) -> np.ndarray:
-        """The first output for ``feed`` (a host array), as a host array."""
+    def run(self, feed: np.ndarray, extra: dict[str, np.ndarray] | None = None) -> np.ndarray:
+        """The first output for ``feed`` (a host array) and ``extra`` inputs, as a host array."""
         slot = self._free.get()
         try:
-            return slot.run(feed)
+            return slot.run({self._input_name: feed, **(extra or {})})
         finally:
             self._free.put(slot)
 

@@ -146,9 +146,11 @@ def _slug(text: str) -> str:
 
 def tensorrt_options(*, cache_root: pathlib.Path, model: pathlib.Path, input_name: str,
                      channels: int, size: int, max_batch: int, fp16: bool,
-                     gpu: str | None = None, version: str | None = None) -> dict[str, str]:
+                     gpu: str | None = None, version: str | None = None,
+                     hint_names: tuple[str, ...] = ()) -> dict[str, str]:
     """TensorRT provider options: fp16, one optimization profile covering batch 1..max_batch
-    at the model's input size, and engine/timing caches keyed by model, GPU and TensorRT."""
+    at the model's input size (for a guided model's ``hint_names`` inputs too: a*b* and mask),
+    and engine/timing caches keyed by model, GPU and TensorRT."""
     if gpu is None:
         found = libraries.gpus()
         gpu = found[0].name if found else "gpu"
@@ -156,12 +158,16 @@ def tensorrt_options(*, cache_root: pathlib.Path, model: pathlib.Path, input_nam
     device = f"{_slug(gpu)}-trt{_slug(version)}"
     engines = cache_root / f"{model_digest(model)}-{device}-{'fp16' if fp16 else 'fp32'}"
     timing = cache_root / f"timing-{device}"
-    shape = f"{channels}x{size}x{size}"
+    inputs = [(input_name, channels), *zip(hint_names, (2, 1), strict=False)]
+
+    def profile(batch: int) -> str:
+        return ",".join(f"{name}:{batch}x{c}x{size}x{size}" for name, c in inputs)
+
     return {
         "trt_fp16_enable": str(fp16),
-        "trt_profile_min_shapes": f"{input_name}:1x{shape}",
-        "trt_profile_opt_shapes": f"{input_name}:{max_batch}x{shape}",
-        "trt_profile_max_shapes": f"{input_name}:{max_batch}x{shape}",
+        "trt_profile_min_shapes": profile(1),
+        "trt_profile_opt_shapes": profile(max_batch),
+        "trt_profile_max_shapes": profile(max_batch),
         "trt_engine_cache_enable": "True",
         "trt_engine_cache_path": str(engines),
         "trt_timing_cache_enable": "True",
