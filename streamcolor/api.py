@@ -7,14 +7,19 @@ import os
 import pathlib
 from collections.abc import Callable
 
+import av
 import numpy as np
 
-from .color.lab import PlaneSpec, chroma_planes
+from .color.carry import ReferenceGuide, carry_backward, reference_ab
+from .color.lab import PlaneSpec, chroma_planes, model_input
+from .color.motion import flow_picture
 from .color.temporal import Stabilizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
 from .live.outputs import open_outputs
 from .live.source import LiveSource, parse_source
+from .media.frames import plane_array, plane_spec
+from .media.hintfiles import read_references
 from .media.hwaccel import check_encoder
 from .media.sinks import check_output_path
 from .media.sources import FileSource
@@ -59,6 +64,44 @@ def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None)
     return LiveSource(spec, duration=pipeline.duration), live
 
 
+def _references(spec, runner: ModelRunner, live) -> dict[int, np.ndarray]:
+    """The reference pictures' a*b*, by frame index; checked against the model and mode."""
+    if spec is None:
+        return {}
+    runner.require_guidance()
+    pictures = read_references(spec)
+    if live and set(pictures) != {0}:
+        raise InputError("a live source takes one reference picture, applied from the start "
+                         f"(frame 0), not frames {sorted(pictures)}")
+    return {index: reference_ab(picture) for index, picture in pictures.items()}
+
+
+def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConfig,
+                     runner: ModelRunner, plan) -> ReferenceGuide | None:
+    """The guide of a run with references. Frames before a reference get its colour carried
+    backward: a first pass reads them (their model input only) up to the last reference."""
+    if not given:
+        return None
+    last = max(given)
+    if last == 0:
+        return ReferenceGuide(given)
+    pictures = []
+    with FileSource(input, start=pipeline.start, duration=pipeline.duration,
+                    on_decode_error=pipeline.on_decode_error) as source:
+        for item in source.items():
+            if isinstance(item, av.VideoFrame):
+                spec = plane_spec(item, plan)
+                luma = model_input(plane_array(item.planes[0], spec.dtype), runner.input_size,
+                                   spec)
+                pictures.append(flow_picture(luma))
+                if len(pictures) > last:
+                    break
+    if len(pictures) <= last:
+        raise InputError(f"a reference is for frame {last}, but {input} has "
+                         f"{len(pictures)} frames (0-based indices in display order)")
+    return ReferenceGuide(given, carry_backward(pictures, given))
+
+
 def colorize(
     input: str | os.PathLike,
     outputs: list[str | os.PathLike],
@@ -72,13 +115,17 @@ def colorize(
     rtsp_transport: str = "tcp",
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[ModelRunner, object], None] | None = None,
+    references: str | os.PathLike | dict | None = None,
 ) -> Summary:
     """Colorize ``input`` (a file, URL, camera or ``lavfi:`` graph) into every output.
 
     ``live`` None means live mode for live sources only; True forces it (a file is then read
     in real time); a :class:`LiveConfig` sets its latency budget and frame limit.
     ``temporal`` configures the chroma stabilizer (on by default; see
-    :mod:`streamcolor.color.temporal`).
+    :mod:`streamcolor.color.temporal`). ``references`` (a guided model): colour pictures of
+    frames, carried through their shots (:mod:`streamcolor.color.carry`): a picture (frame
+    0), a folder of pictures named by frame index, or a dict of index -> picture path or BGR
+    array. Live sources take one, applied from the start.
     """
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
@@ -93,13 +140,16 @@ def colorize(
             runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
+        given = _references(references, runner, live)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)
         try:
             if on_start:
                 on_start(runner, sink)
+            guide = _reference_guide(given, input, pipeline, runner, sink.plan)
             run = Pipeline(source, runner, sink, batch_size=model.batch_size,
                            queue_batches=pipeline.queue_batches, on_progress=on_progress,
-                           live=live, stabilizer=Stabilizer(temporal) if temporal.enabled else None)
+                           live=live, stabilizer=Stabilizer(temporal) if temporal.enabled else None,
+                           guide=guide)
         except BaseException:
             sink.abort()
             raise
@@ -116,8 +166,10 @@ def colorize_file(
     temporal: TemporalConfig = TemporalConfig(),
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[ModelRunner, object], None] | None = None,
+    references: str | os.PathLike | dict | None = None,
 ) -> Summary:
     """Colorize the video stream of the file ``input`` into ``output``; copy every other stream.
+    ``references``: colour pictures of frames (see :func:`colorize`).
 
     ``on_progress`` is called in the caller's thread about twice a second; ``on_start`` once the
     model is loaded and the output is open (e.g. to report the provider and the sink's notes).
@@ -126,5 +178,5 @@ def colorize_file(
     fails during the run; ``output`` is then left as it was before the call.
     """
     return colorize(input, [output], model=model, encode=encode, pipeline=pipeline,
-                    temporal=temporal, live=False,
+                    temporal=temporal, live=False, references=references,
                     on_progress=on_progress, on_start=on_start)

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 import cv2
 import numpy as np
 
+from .color.carry import ReferenceGuide, reference_ab
 from .color.guidance import Hints, batch_at_model_size, from_bgra
 from .color.lab import PlaneSpec, ab_columns, ab_rows, chroma_codes, model_input
 from .color.temporal import Stabilizer
@@ -192,7 +193,8 @@ class Colorizer:
         return self._batch([picture], stabilizer=None, hints=[_hints_for(hints, picture)])[0]
 
     def stream(self, frames: Iterable[np.ndarray], *,
-               temporal: TemporalConfig | None = None) -> Iterator[np.ndarray]:
+               temporal: TemporalConfig | None = None,
+               references: dict[int, np.ndarray] | None = None) -> Iterator[np.ndarray]:
         """Colorize the frames of one video lazily: read ``batch_size`` at a time, yield each
         result in order.
 
@@ -201,22 +203,34 @@ class Colorizer:
         own (``temporal``, default: the Colorizer's), so it does not flicker; the output does
         not depend on ``batch_size``. If ``frames`` raises, the frames it gave before are
         still colorized and yielded, then its exception is raised.
+
+        ``references`` (a guided model): frame index -> colour picture (BGR) of that frame.
+        Its colour is carried forward through the shot along the motion, as hints (a stream
+        is read once: to carry colour backward too, colorize a file with ``references``).
         """
         config = temporal or self.temporal
         stabilizer = Stabilizer(config) if config.enabled else None
+        guide = None
+        if references:
+            self.runner.require_guidance()
+            guide = ReferenceGuide({int(i): reference_ab(_check(p))
+                                    for i, p in references.items()})
         for batch in _batches(frames, self.batch_size):
-            yield from self._batch(batch, stabilizer)
+            yield from self._batch(batch, stabilizer, guide=guide)
 
     def _batch(self, pictures: list[np.ndarray], stabilizer: Stabilizer | None,
-               hints: list[Hints | None] | None = None) -> list[np.ndarray]:
+               hints: list[Hints | None] | None = None,
+               guide: ReferenceGuide | None = None) -> list[np.ndarray]:
         parts = [split_luma(p) for p in pictures]
         specs = [picture_spec(p) for p in pictures]
         size = self.runner.input_size
         lightness = np.stack([model_input(luma, size, spec)
                               for (luma, _), spec in zip(parts, specs, strict=True)])
         hints_in = batch_at_model_size(hints, size) if hints else None
+        if guide is not None:
+            hints_in = guide(lightness[:, None])
         ab = self.runner.run(lightness[:, None], *([hints_in] if hints_in is not None else []))
         if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled
-            ab = stabilizer(lightness[:, None], ab)
+            ab = stabilizer(lightness[:, None], ab, hints_in)
         return [compose(luma, colour, alpha, spec)
                 for (luma, alpha), spec, colour in zip(parts, specs, ab, strict=True)]

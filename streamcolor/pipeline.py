@@ -51,6 +51,7 @@ class _Batch:
     frames: list
     lightness: np.ndarray
     ab: np.ndarray | None = None
+    hints: tuple[np.ndarray, np.ndarray] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,9 +93,11 @@ class Pipeline:
     def __init__(self, source, runner, sink, *, batch_size: int = 8, queue_batches: int = 2,
                  on_progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 0.5, live: LiveConfig | None = None,
-                 stabilizer: Stabilizer | None = None) -> None:
+                 stabilizer: Stabilizer | None = None,
+                 guide: Callable[[np.ndarray], tuple | None] | None = None) -> None:
         self.source, self.runner, self.sink = source, runner, sink
         self.stabilizer = stabilizer
+        self.guide = guide  # batch of model input -> its hints (reference frames), in order
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.progress_interval = progress_interval
@@ -186,7 +189,7 @@ class Pipeline:
                 if item is not _TIMEOUT:
                     self._put(out, item)
                 elif frames:
-                    self._put(out, _Batch(frames[:], np.stack(pictures)[:, None]))
+                    self._put(out, self._batch(frames[:], pictures))
                     frames.clear()
                     pictures.clear()
                 continue
@@ -197,12 +200,22 @@ class Pipeline:
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
-                self._put(out, _Batch(frames[:], np.stack(pictures)[:, None]))
+                self._put(out, self._batch(frames[:], pictures))
                 frames.clear()
                 pictures.clear()
         if frames:
-            self._put(out, _Batch(frames, np.stack(pictures)[:, None]))
+            self._put(out, self._batch(frames, pictures))
         self._put(out, _END)
+
+    def _batch(self, frames: list, pictures: list[np.ndarray]) -> _Batch:
+        """A batch of model input, with its hints where a guide gives them (in frame order:
+        this stage is one thread)."""
+        started = time.perf_counter()
+        batch = _Batch(frames, np.stack(pictures)[:, None])
+        if self.guide is not None:
+            batch.hints = self.guide(batch.lightness)
+        self._busy["preprocess"] += time.perf_counter() - started
+        return batch
 
     def _batch_deadline(self, frames: list) -> Callable[[], float | None] | None:
         """Live mode: a batch waits at most half the latency budget after its first frame."""
@@ -227,7 +240,8 @@ class Pipeline:
 
     def _infer(self, item: _Batch) -> None:
         started = time.perf_counter()
-        item.ab = self.runner.run(item.lightness)
+        item.ab = (self.runner.run(item.lightness) if item.hints is None
+                   else self.runner.run(item.lightness, item.hints))
         with self._lock:
             self._busy["inference"] += time.perf_counter() - started
 
@@ -240,10 +254,10 @@ class Pipeline:
             if isinstance(item, _Batch):
                 started = time.perf_counter()
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
-                    item.ab = self.stabilizer(item.lightness, item.ab)
+                    item.ab = self.stabilizer(item.lightness, item.ab, item.hints)
                 item.frames = [colorize_frame(f, ab, plan, chroma)
                                for f, ab in zip(item.frames, item.ab, strict=True)]
-                item.lightness = item.ab = None
+                item.lightness = item.ab = item.hints = None
                 self._busy["postprocess"] += time.perf_counter() - started
             self._put(out, item)
         self._put(out, _END)

@@ -53,7 +53,7 @@ def run_single_pass(args) -> int:
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
             if live else False,
             preview=args.preview, rtsp_transport=args.rtsp_transport,
-            on_progress=reporter or bar, on_start=announce)
+            on_progress=reporter or bar, on_start=announce, references=args.reference)
     finally:
         if bar:
             bar.close()

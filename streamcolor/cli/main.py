@@ -82,6 +82,10 @@ def _add_temporal_options(video) -> None:
     group.add_argument("--temporal-strength", type=strength, default=0.5, metavar="0..1",
                        help="how much carried colour is kept: more is steadier, less follows "
                        "the model sooner (default: 0.5)")
+    group.add_argument("--reference", metavar="PATH",
+                       help="a colour picture of frame 0, or a folder of pictures named by "
+                       "0-based frame index (000120.png): their colour is carried through "
+                       "their shots (a guided model; runs in one pass)")
 
 
 def _add_encoding_options(video) -> None:

@@ -210,6 +210,7 @@ class ModelRunner:
                 f"has shape {first_out.shape}, expected (N,{contract.output_channels},s,s)"
             )
         self.hint_names = self._guidance_inputs(inputs)
+        self._no_hints: dict[tuple, list[np.ndarray]] = {}
         if len(inputs) > 1 + len(self.hint_names):
             raise ModelError(
                 f"model {self.path} takes {len(inputs)} inputs; the contract allows one, or "
@@ -284,9 +285,14 @@ class ModelRunner:
                 self.require_guidance()
             return []
         n, _, h, w = lightness.shape
-        if hints is None:
-            return [np.zeros((n, 2, h, w), self._input_dtype),
-                    np.zeros((n, 1, h, w), self._input_dtype)]
+        if hints is None:  # the same read-only zeros for every batch of this size
+            key = (n, h, w)
+            if key not in self._no_hints:
+                zeros = [np.zeros((n, c, h, w), self._input_dtype) for c in (2, 1)]
+                for array in zeros:
+                    array.flags.writeable = False
+                self._no_hints[key] = zeros
+            return self._no_hints[key]
         ab, mask = hints
         if ab.shape != (n, 2, h, w) or mask.shape != (n, 1, h, w):
             raise ModelError(f"hints of shapes {ab.shape} and {mask.shape} do not fit "

@@ -1,0 +1,150 @@
+"""Reference frames: colour given for one frame, carried through its shot along the flow and
+handed to a guided model as hints.
+
+A reference is the colour of frame ``k`` (a*b* at flow resolution, from a colour picture of
+that frame). From ``k`` its colour is carried frame by frame along the motion
+(:mod:`.motion`, the same step the stabilizer takes), forward to the next cut and backward to
+the previous one. Each carry multiplies the colour's confidence by the motion's, so colour
+fades out where the flow loses it (occlusions, new objects) and never crosses a cut. Where the
+confidence is at least :data:`HINT_CONFIDENCE` the carried colour is a hint; the model fills
+the rest consistently. Between two references each pixel takes the more confident carry.
+
+- :class:`ForwardCarrier` carries forward, causally, one frame at a time (files and live).
+- :func:`carry_backward` carries backward from each reference over frames already seen (a
+  file's first pass), returning the carried colour per frame.
+- :class:`ReferenceGuide` combines both into the hints of each frame, batch by batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+
+from .motion import FLOW_SIZE, Tracker, flow_picture
+
+__all__ = ["HINT_CONFIDENCE", "Carried", "ForwardCarrier", "ReferenceGuide", "carry_backward",
+           "reference_ab"]
+
+HINT_CONFIDENCE = 0.5  # carried colour at least this trustworthy is a hint
+_GONE = 0.05  # below this everywhere, the carried colour is dropped
+
+
+@dataclasses.dataclass(frozen=True)
+class Carried:
+    """Colour carried to one frame: a*b* (2, F, F) and its confidence (F, F), float16."""
+
+    ab: np.ndarray
+    confidence: np.ndarray
+
+    @classmethod
+    def given(cls, ab: np.ndarray) -> Carried:
+        """A reference's own colour: fully trusted."""
+        return cls(ab.astype(np.float16), np.ones(ab.shape[1:], np.float16))
+
+    def moved(self, motion) -> Carried | None:
+        """Carried one frame further along ``motion``; None once it has faded out."""
+        planes = np.concatenate([self.ab, self.confidence[None]]).astype(np.float32)
+        moved = motion.carry(planes)
+        confidence = np.clip(moved[2], 0.0, 1.0) * motion.confidence
+        if confidence.max() < _GONE:
+            return None
+        return Carried(moved[:2].astype(np.float16), confidence.astype(np.float16))
+
+
+def reference_ab(bgr: np.ndarray) -> np.ndarray:
+    """A colour picture of a frame (BGR or BGRA, 8 or 16 bits, any size) -> (2, F, F) float32
+    a*b*, squashed to the flow's square as the model squashes the frame."""
+    scale = 65535.0 if bgr.dtype == np.uint16 else 255.0
+    if bgr.ndim == 2 or bgr.shape[2] == 1:
+        bgr = cv2.cvtColor(bgr, cv2.COLOR_GRAY2BGR)  # a grey reference: no colour to carry
+    small = cv2.resize(np.ascontiguousarray(bgr[..., :3]), (FLOW_SIZE, FLOW_SIZE),
+                       interpolation=cv2.INTER_AREA)
+    lab = cv2.cvtColor(small.astype(np.float32) / scale, cv2.COLOR_BGR2Lab)
+    return np.ascontiguousarray(lab[..., 1:].transpose(2, 0, 1))
+
+
+def _better(a: Carried | None, b: Carried | None) -> Carried | None:
+    """Per pixel, the more confident of two carries."""
+    if a is None or b is None:
+        return a if b is None else b
+    pick = b.confidence > a.confidence
+    return Carried(np.where(pick[None], b.ab, a.ab), np.maximum(a.confidence, b.confidence))
+
+
+class ForwardCarrier:
+    """Reference colour carried forward through the frames of one stream, in display order."""
+
+    def __init__(self, references: dict[int, np.ndarray]) -> None:
+        self.references = references  # frame index -> (2, F, F) a*b*
+        self.index = 0
+        self._tracker = Tracker()
+        self._previous: np.ndarray | None = None
+        self._state: Carried | None = None
+
+    def step(self, lightness: np.ndarray) -> Carried | None:
+        """The colour carried to the next frame, from its model-resolution L* (S, S)."""
+        current = flow_picture(lightness)
+        if self.index in self.references:
+            self._state = Carried.given(self.references[self.index])
+        elif self._state is not None:
+            motion = self._tracker.track(self._previous, current)
+            self._state = None if motion is None else self._state.moved(motion)
+        self._previous = current
+        self.index += 1
+        return self._state
+
+
+def carry_backward(pictures: list[np.ndarray], references: dict[int, np.ndarray]
+                   ) -> dict[int, Carried]:
+    """Colour carried backward from each reference, over ``pictures`` (the flow-resolution L*
+    of frames 0..n-1, see :func:`~.motion.flow_picture`): frame index -> carried colour, for
+    the frames before a reference and after the previous cut."""
+    tracker, carried = Tracker(), {}
+    for start in sorted(references, reverse=True):
+        state = Carried.given(references[start])
+        for index in range(start - 1, -1, -1):
+            if index in references:
+                break
+            motion = tracker.track(pictures[index + 1], pictures[index])
+            state = None if motion is None else state.moved(motion)
+            if state is None:
+                break
+            carried[index] = _better(carried.get(index), state)
+    return carried
+
+
+class ReferenceGuide:
+    """The hints of each frame of a stream: reference colour carried forward as the frames
+    come, and backward where a first pass carried it (``backward``). Call it with each batch
+    of model input in display order."""
+
+    def __init__(self, references: dict[int, np.ndarray],
+                 backward: dict[int, Carried] | None = None) -> None:
+        self._forward = ForwardCarrier(references)
+        self._backward = backward or {}
+
+    def __call__(self, lightness: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(N,1,S,S) L* -> hint a*b* (N,2,S,S) and mask (N,1,S,S), or None for a batch
+        without any hint."""
+        n, _, height, width = lightness.shape
+        hint_ab = np.zeros((n, 2, height, width), np.float32)
+        mask = np.zeros((n, 1, height, width), np.float32)
+        hinted = False
+        for i, picture in enumerate(lightness[:, 0]):
+            index = self._forward.index
+            carried = _better(self._forward.step(picture), self._backward.pop(index, None))
+            if carried is None:
+                continue
+            confidence = cv2.resize(carried.confidence.astype(np.float32), (width, height),
+                                    interpolation=cv2.INTER_LINEAR)
+            where = confidence >= HINT_CONFIDENCE
+            if where.any():
+                ab = np.stack([cv2.resize(plane.astype(np.float32), (width, height),
+                                          interpolation=cv2.INTER_LINEAR)
+                               for plane in carried.ab])
+                hint_ab[i] = ab * where
+                mask[i, 0] = where
+                hinted = True
+        return (hint_ab, mask) if hinted else None

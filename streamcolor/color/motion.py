@@ -1,0 +1,111 @@
+"""Motion between two frames, and how far it can be trusted: the one propagation step that
+the temporal stabilizer and reference frames share.
+
+:func:`track` measures DIS optical flow between two frames' lightness at a small fixed size
+(never full resolution) and returns a :class:`Motion`, or None at a shot cut. A Motion moves
+anything of the first frame (a*b*, a confidence map) to where it is in the second
+(:meth:`Motion.carry`), and says per pixel how much the move can be trusted
+(:attr:`Motion.confidence`)::
+
+    flow       = DIS optical flow from L_t back to L_{t-1}      (and forward, for a check)
+    moved      = L_{t-1} warped along the flow to frame t
+    cut        = correlation(L_t, moved) < 0.75
+    confidence = exp(-(|L_t - moved| / tau_l)^2) * exp(-(fb_error / tau_f)^2), blurred
+
+The luma residual has its median removed (a global brightness change is no new content);
+the forward-backward disagreement catches flow that does not hold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import cv2
+import numpy as np
+
+__all__ = ["FLOW_SIZE", "Motion", "Tracker", "flow_picture", "is_cut"]
+
+FLOW_SIZE = 128  # optical flow resolution (pixels per side); never full resolution
+_TAU_L = 6.0  # L* units of warp residual at which confidence falls to 1/e
+_TAU_F = 1.0  # flow-resolution pixels of forward-backward disagreement, likewise
+_CUT_CORRELATION = 0.75  # below this, frame t and the warped frame t-1 are different shots
+_AB_INTERPOLATION = cv2.INTER_CUBIC  # repeated bilinear warps would blur (desaturate) colour
+_FLOW_PRESET = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST
+
+
+def flow_picture(lightness: np.ndarray) -> np.ndarray:
+    """(H, W) L* -> the (F, F) float32 L* that flow is measured on."""
+    small = cv2.resize(lightness, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
+    return small.astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    return tuple(np.meshgrid(np.arange(width, dtype=np.float32),
+                             np.arange(height, dtype=np.float32)))
+
+
+def _warp(picture: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR
+          ) -> np.ndarray:
+    """``picture`` (H, W[, C]) sampled at x + flow(x): the previous frame seen from this one."""
+    grid_x, grid_y = _grid(*flow.shape[:2])
+    return cv2.remap(picture, grid_x + flow[..., 0], grid_y + flow[..., 1],
+                     interpolation=interpolation, borderMode=cv2.BORDER_REPLICATE)
+
+
+def is_cut(current: np.ndarray, carried: np.ndarray) -> bool:
+    """Whether ``current`` starts a new shot: the previous frame, moved along the best flow
+    there is, still does not correlate with it. Correlation ignores brightness and contrast,
+    so flashes and fades are no cuts; within a shot it stays above 0.9 even in fast motion,
+    across a cut it rarely reaches 0.55."""
+    a, b = current - current.mean(), carried - carried.mean()
+    energy = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum()) < _CUT_CORRELATION * energy
+
+
+@dataclasses.dataclass(frozen=True)
+class Motion:
+    """How frame ``t-1`` moved to become frame ``t``: the backward flow (from t to t-1, at
+    flow resolution) and the per-pixel confidence of that move (0..1)."""
+
+    flow: np.ndarray  # (F, F, 2) float32
+    confidence: np.ndarray  # (F, F) float32
+
+    def _flow_at(self, height: int, width: int) -> np.ndarray:
+        scale = np.array([width / FLOW_SIZE, height / FLOW_SIZE], np.float32)
+        return cv2.resize(self.flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+
+    def carry(self, planes: np.ndarray) -> np.ndarray:
+        """(C, h, w) planes of frame t-1 (a*b* at any size) moved to where they are in t."""
+        moved = _warp(np.ascontiguousarray(planes.transpose(1, 2, 0)),
+                      self._flow_at(*planes.shape[1:]), _AB_INTERPOLATION)
+        return moved.reshape(*planes.shape[1:], -1).transpose(2, 0, 1)
+
+    def confidence_at(self, height: int, width: int) -> np.ndarray:
+        """The confidence resized to (height, width)."""
+        return cv2.resize(self.confidence, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+class Tracker:
+    """Measures :class:`Motion` between consecutive frames (one DIS flow object, reused)."""
+
+    def __init__(self) -> None:
+        self._flow = cv2.DISOpticalFlow_create(_FLOW_PRESET)
+
+    def track(self, previous: np.ndarray, current: np.ndarray) -> Motion | None:
+        """The motion from ``previous`` to ``current`` (flow-resolution L*, see
+        :func:`flow_picture`), or None where ``current`` starts a new shot."""
+        eight_bit = [np.clip(p * 2.55, 0, 255).astype(np.uint8) for p in (current, previous)]
+        backward = self._flow.calc(eight_bit[0], eight_bit[1], None)
+        moved = _warp(previous, backward)
+        if is_cut(current, moved):
+            return None
+        forward = self._flow.calc(eight_bit[1], eight_bit[0], None)
+        residual = np.abs(current - moved)
+        residual -= np.median(residual)  # a global brightness change is no new content
+        round_trip = backward + _warp(forward, backward)
+        disagreement = np.hypot(round_trip[..., 0], round_trip[..., 1])
+        confidence = np.exp(-np.square(np.maximum(residual, 0) / _TAU_L)
+                            - np.square(disagreement / _TAU_F))
+        return Motion(backward, cv2.GaussianBlur(confidence, (0, 0), 1.5))

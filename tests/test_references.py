@@ -1,0 +1,209 @@
+"""Reference frames: the colour of one frame carried through its shot, forward and backward
+along the motion, never across a cut; ``--reference`` and the Python API; one-line refusals.
+
+The guided tiny model outputs the hint's a*b* exactly where the mask is 1, so where carried
+colour became a hint shows directly in the output."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from streamcolor import (
+    Colorizer,
+    EncodeConfig,
+    InputError,
+    LiveConfig,
+    ModelConfig,
+    ModelError,
+    colorize,
+    colorize_file,
+)
+from streamcolor.cli.main import main
+from streamcolor.color.carry import ForwardCarrier, carry_backward, reference_ab
+from streamcolor.color.motion import flow_picture
+from streamcolor.media.hintfiles import read_references
+from streamcolor.testing import make_model
+
+W, H, FRAMES, CUT = 160, 96, 24, 16  # frames 0..15 one shot, 16..23 another
+
+
+def _texture(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    big = cv2.GaussianBlur(rng.uniform(0, 255, (H, 3 * W)).astype(np.float32), (0, 0), 3)
+    return cv2.normalize(big, None, 30, 220, cv2.NORM_MINMAX)
+
+
+def _grey_frames() -> list[np.ndarray]:
+    """A pan over one texture, then a cut to another."""
+    first, second = _texture(1), _texture(2)
+    return [np.ascontiguousarray((first if i < CUT else second)[:, 2 * i : 2 * i + W])
+            .astype(np.uint8) for i in range(FRAMES)]
+
+
+@pytest.fixture(scope="module")
+def film(tmp_path_factory):
+    path = tmp_path_factory.mktemp("film") / "pan.mkv"
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for i, grey in enumerate(_grey_frames()):
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR),
+                                               format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.fixture(scope="module")
+def guided(tmp_path_factory):
+    return make_model(tmp_path_factory.mktemp("m") / "guided.onnx", input_size=64, guided=True)
+
+
+def _red(grey: np.ndarray) -> np.ndarray:
+    """A colour picture of a grey frame, everything tinted red."""
+    bgr = cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR).astype(int)
+    bgr[..., 2] += 70
+    bgr[..., 0] -= 40
+    return np.clip(bgr, 0, 255).astype(np.uint8)
+
+
+def _cr(path) -> list[float]:
+    with av.open(str(path)) as container:
+        return [float(f.to_ndarray(format="yuv444p")[2].astype(int).mean())
+                for f in container.decode(video=0)]
+
+
+def _run(film, out, model, **kw):
+    return colorize_file(film, out, model=ModelConfig(model=str(model), provider="cpu"),
+                         encode=EncodeConfig(codec="ffv1"), **kw)
+
+
+# -- carrying colour along the motion ----------------------------------------------------------
+
+def test_colour_moves_with_the_pan_and_stops_at_the_cut():
+    frames = _grey_frames()
+    lightness = [f.astype(np.float32) / 2.55 for f in frames]
+    patch = np.zeros((H, W, 3), np.uint8)
+    patch[...] = 128
+    patch[30:60, 60:90] = (40, 40, 220)  # a red square in frame 0
+    carrier = ForwardCarrier({0: reference_ab(patch)})
+    states = [carrier.step(picture) for picture in lightness]
+    assert states[0] is not None and states[CUT] is None  # nothing crosses the cut
+    a = states[8].ab[0].astype(np.float32)  # the scene moved 16 px left by frame 8
+    scale = 128 / W
+    row, left = int(45 * 128 / H), int((60 + 15) * scale)
+    moved = int((60 + 15 - 16) * scale)
+    assert a[row, moved] > 20 and a[row, moved] > a[row, int(100 * scale)] + 15
+    assert a[row, moved] > a[row, left + 12]  # the colour went with the pan, not stayed put
+
+
+def test_colour_is_carried_backward_from_a_later_reference():
+    frames = _grey_frames()
+    pictures = [flow_picture(f.astype(np.float32) / 2.55) for f in frames]
+    back = carry_backward(pictures, {10: reference_ab(_red(frames[10]))})
+    assert set(back) == set(range(10))  # frames 0..9 of the same shot
+    assert all(float(back[i].ab[0].astype(np.float32).mean()) > 20 for i in back)
+    assert carry_backward(pictures, {CUT + 2: reference_ab(_red(frames[CUT + 2]))}).keys() == {
+        CUT, CUT + 1}  # back to the cut, not across it
+
+
+# -- files --------------------------------------------------------------------------------------
+
+def test_a_reference_colours_its_whole_shot_and_nothing_else(film, guided, tmp_path):
+    frames = _grey_frames()
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    cv2.imwrite(str(refs / "ref_000008.png"), _red(frames[8]))
+    _run(film, tmp_path / "auto.mkv", guided)
+    _run(film, tmp_path / "ref.mkv", guided, references=refs)
+    auto, ref = _cr(tmp_path / "auto.mkv"), _cr(tmp_path / "ref.mkv")
+    assert len(ref) == FRAMES
+    for i in range(CUT):  # before and after frame 8, to the cut
+        assert ref[i] > auto[i] + 8, (i, ref[i], auto[i])
+    for i in range(CUT + 1, FRAMES):  # the next shot: as without references
+        assert abs(ref[i] - auto[i]) < 1.5, (i, ref[i], auto[i])
+
+
+def test_references_as_a_dict_of_arrays(film, guided, tmp_path):
+    frames = _grey_frames()
+    _run(film, tmp_path / "auto.mkv", guided)
+    _run(film, tmp_path / "ref.mkv", guided, references={CUT: _red(frames[CUT])})
+    auto, ref = _cr(tmp_path / "auto.mkv"), _cr(tmp_path / "ref.mkv")
+    assert all(ref[i] > auto[i] + 8 for i in range(CUT, FRAMES))
+    assert all(abs(ref[i] - auto[i]) < 1.5 for i in range(CUT - 1))
+
+
+def test_reference_past_the_end_is_named(film, guided, tmp_path):
+    with pytest.raises(InputError, match=f"frame 40, but .* has {FRAMES} frames"):
+        _run(film, tmp_path / "out.mkv", guided, references={40: np.zeros((8, 8, 3), np.uint8)})
+    assert not (tmp_path / "out.mkv").exists()
+
+
+def test_a_model_without_guidance_refuses_references(film, tmp_path):
+    plain = make_model(tmp_path / "plain.onnx", input_size=64)
+    with pytest.raises(ModelError, match="takes no colour hints"):
+        _run(film, tmp_path / "out.mkv", plain, references={0: np.zeros((8, 8, 3), np.uint8)})
+
+
+def test_live_takes_one_reference_from_the_start(film, guided, tmp_path):
+    with pytest.raises(InputError, match="live source takes one reference"):
+        colorize(film, [tmp_path / "out.mkv"], model=ModelConfig(model=str(guided)),
+                 live=LiveConfig(), references={5: np.zeros((8, 8, 3), np.uint8)})
+
+
+def test_reference_files_are_read_by_frame_index(tmp_path):
+    picture = np.full((10, 12, 3), 90, np.uint8)
+    single = tmp_path / "one.png"
+    cv2.imwrite(str(single), picture)
+    assert list(read_references(single)) == [0]
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    for name in ("000120.png", "ref_000007.jpg", "notes.txt"):
+        (folder / name).write_bytes(b"x")
+        if name.endswith((".png", ".jpg")):
+            cv2.imwrite(str(folder / name), picture)
+    assert sorted(read_references(folder)) == [7, 120]
+    cv2.imwrite(str(folder / "ref_7.png"), picture)
+    with pytest.raises(InputError, match="both for frame 7"):
+        read_references(folder)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    cv2.imwrite(str(empty / "cover.png"), picture)
+    with pytest.raises(InputError, match="no usable references in .*empty"):
+        read_references(empty)
+    bad = tmp_path / "bad.png"
+    bad.write_text("not a picture")
+    with pytest.raises(InputError, match="bad.png is not a picture"):
+        read_references(bad)
+
+
+def test_cli_reference_runs_one_pass(film, guided, tmp_path, capsys):
+    frames = _grey_frames()
+    ref = tmp_path / "frame0.png"
+    cv2.imwrite(str(ref), _red(frames[0]))
+    out = tmp_path / "out.mkv"
+    assert main(["colorize", str(film), "-o", str(out), "--model", str(guided), "--reference",
+                 str(ref), "--codec", "ffv1", "-q"]) == 0
+    assert not list(tmp_path.glob(".*.streamcolor"))  # no film job
+    assert _cr(out)[3] > 140
+    missing = tmp_path / "absent.png"
+    assert main(["colorize", str(film), "-o", str(tmp_path / "x.mkv"), "--model", str(guided),
+                 "--reference", str(missing)]) == 1
+    assert "reference not found" in capsys.readouterr().err
+
+
+def test_stream_carries_references_forward(guided):
+    frames = [cv2.cvtColor(f, cv2.COLOR_GRAY2BGR) for f in _grey_frames()]
+    colorizer = Colorizer(guided, provider="cpu", batch_size=4)
+    auto = list(colorizer.stream(frames))
+    tinted = list(colorizer.stream(frames, references={2: _red(_grey_frames()[2])}))
+    cr = [float(cv2.cvtColor(f, cv2.COLOR_BGR2YCrCb)[..., 1].mean()) for f in tinted]
+    base = [float(cv2.cvtColor(f, cv2.COLOR_BGR2YCrCb)[..., 1].mean()) for f in auto]
+    assert all(cr[i] > base[i] + 8 for i in range(2, CUT))
+    assert all(abs(cr[i] - base[i]) < 1.5 for i in (0, 1, *range(CUT + 1, FRAMES)))
