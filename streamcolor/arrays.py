@@ -229,7 +229,8 @@ class Colorizer:
         hints_in = batch_at_model_size(hints, size) if hints else None
         if guide is not None:
             hints_in = guide(lightness[:, None])
-        ab = self.runner.run(lightness[:, None], *([hints_in] if hints_in is not None else []))
+        ab = self.runner.run(lightness[:, None],
+                             *([hints_in[:2]] if hints_in is not None else []))
         if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled
             ab = stabilizer(lightness[:, None], ab, hints_in)
         return [compose(luma, colour, alpha, spec)

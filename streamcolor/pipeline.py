@@ -51,7 +51,7 @@ class _Batch:
     frames: list
     lightness: np.ndarray
     ab: np.ndarray | None = None
-    hints: tuple[np.ndarray, np.ndarray] | None = None
+    hints: tuple[np.ndarray, ...] | None = None  # a*b*, mask[, the reference's own part]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -241,7 +241,7 @@ class Pipeline:
     def _infer(self, item: _Batch) -> None:
         started = time.perf_counter()
         item.ab = (self.runner.run(item.lightness) if item.hints is None
-                   else self.runner.run(item.lightness, item.hints))
+                   else self.runner.run(item.lightness, item.hints[:2]))
         with self._lock:
             self._busy["inference"] += time.perf_counter() - started
 
