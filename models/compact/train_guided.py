@@ -3,10 +3,12 @@
     python -m models.compact.train_guided --config models/compact/guided.json [--max-minutes M]
 
 Starts from v1's weights (read out of ``models/compact/streamcolor-compact-v1.onnx``, the
-file v1 shipped as; the guidance channels start at zero, so step 0 computes exactly v1), then trains on the same photos, crops
-and loss as v1 with hints drawn from the true colours (:mod:`.hints`: none, user points, a
-reference carried along the flow). Reproducible and resumable like :mod:`.train`: step ``k``
-draws its batch and its hints from ``np.random.default_rng([seed, k])``.
+file v1 shipped as; the guidance weights start at zero, so step 0 computes exactly v1), then
+trains on the same photos, crops and loss as v1 with hints drawn from the true colours
+(:mod:`.hints`: none, user points, a reference carried along the flow). The guidance weights
+learn ``guide_lr_scale`` times faster than the rest. Reproducible and resumable like
+:mod:`.train`: step ``k`` draws its batch and its hints from ``np.random.default_rng([seed,
+k])``.
 """
 
 from __future__ import annotations
