@@ -10,9 +10,8 @@ from collections.abc import Callable
 import av
 import numpy as np
 
-from .color.carry import ReferenceGuide, carry_backward, reference_ab
+from .color.carry import BackwardPass, ReferenceGuide, reference_ab
 from .color.lab import PlaneSpec, chroma_planes, model_input
-from .color.motion import flow_picture
 from .color.temporal import Stabilizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
@@ -85,21 +84,20 @@ def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConf
     last = max(given)
     if last == 0:
         return ReferenceGuide(given)
-    pictures = []
+    backward = BackwardPass(given)
     with FileSource(input, start=pipeline.start, duration=pipeline.duration,
                     on_decode_error=pipeline.on_decode_error) as source:
         for item in source.items():
             if isinstance(item, av.VideoFrame):
                 spec = plane_spec(item, plan)
-                luma = model_input(plane_array(item.planes[0], spec.dtype), runner.input_size,
-                                   spec)
-                pictures.append(flow_picture(luma))
-                if len(pictures) > last:
+                backward.feed(model_input(plane_array(item.planes[0], spec.dtype),
+                                          runner.input_size, spec))
+                if backward.frames > last:
                     break
-    if len(pictures) <= last:
+    if backward.frames <= last:
         raise InputError(f"a reference is for frame {last}, but {input} has "
-                         f"{len(pictures)} frames (0-based indices in display order)")
-    return ReferenceGuide(given, carry_backward(pictures, given))
+                         f"{backward.frames} frames (0-based indices in display order)")
+    return ReferenceGuide(given, backward.carried)
 
 
 def colorize(

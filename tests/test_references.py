@@ -207,3 +207,24 @@ def test_stream_carries_references_forward(guided):
     base = [float(cv2.cvtColor(f, cv2.COLOR_BGR2YCrCb)[..., 1].mean()) for f in auto]
     assert all(cr[i] > base[i] + 8 for i in range(2, CUT))
     assert all(abs(cr[i] - base[i]) < 1.5 for i in (0, 1, *range(CUT + 1, FRAMES)))
+
+
+def test_the_first_pass_holds_only_what_a_later_reference_can_reach():
+    from streamcolor.color.carry import BackwardPass
+
+    frames = _grey_frames()
+    lightness = [f.astype(np.float32) / 2.55 for f in frames]
+    references = {10: reference_ab(_red(frames[10])), CUT + 4: reference_ab(_red(frames[20]))}
+    first = BackwardPass(references)
+    held = []
+    for picture in lightness:
+        first.feed(picture)
+        held.append(len(first._held))
+    assert max(held) <= 11 and held[CUT] == 1  # dropped at the reference and at the cut
+    pictures = [flow_picture(p) for p in lightness]
+    expected = carry_backward(pictures, references)
+    assert sorted(first.carried) == sorted(expected) == [*range(10), CUT, CUT + 1, CUT + 2,
+                                                         CUT + 3]
+    for index, carried in expected.items():
+        np.testing.assert_allclose(first.carried[index].ab.astype(np.float32),
+                                   carried.ab.astype(np.float32), atol=0.5)

@@ -10,8 +10,9 @@ confidence is at least :data:`HINT_CONFIDENCE` the carried colour is a hint; the
 the rest consistently. Between two references each pixel takes the more confident carry.
 
 - :class:`ForwardCarrier` carries forward, causally, one frame at a time (files and live).
-- :func:`carry_backward` carries backward from each reference over frames already seen (a
-  file's first pass), returning the carried colour per frame.
+- :func:`carry_backward` carries backward from each reference over frames already seen;
+  :class:`BackwardPass` does it during a file's first pass, holding only the frames since the
+  last cut or reference.
 - :class:`ReferenceGuide` combines both into the hints of each frame, batch by batch.
 """
 
@@ -24,8 +25,8 @@ import numpy as np
 
 from .motion import FLOW_SIZE, Tracker, flow_picture
 
-__all__ = ["HINT_CONFIDENCE", "Carried", "ForwardCarrier", "ReferenceGuide", "carry_backward",
-           "reference_ab"]
+__all__ = ["HINT_CONFIDENCE", "BackwardPass", "Carried", "ForwardCarrier", "ReferenceGuide",
+           "carry_backward", "reference_ab"]
 
 HINT_CONFIDENCE = 0.1  # carried colour at least this trustworthy is a hint (chosen on the
 # shared clips: 0.5 flickered 1.25x automatic, 0.25 1.12x, 0.1 1.03x, gaining more PSNR)
@@ -114,6 +115,35 @@ def carry_backward(pictures: list[np.ndarray], references: dict[int, np.ndarray]
                 break
             carried[index] = _better(carried.get(index), state)
     return carried
+
+
+class BackwardPass:
+    """:func:`carry_backward` over a stream read once, in display order, holding only the
+    frames a later reference can still reach: those since the last cut or reference.
+    ``feed`` each frame's model-resolution L*; ``carried`` is the result so far."""
+
+    def __init__(self, references: dict[int, np.ndarray]) -> None:
+        self.references = references
+        self.carried: dict[int, Carried] = {}
+        self.frames = 0
+        self._tracker = Tracker()
+        self._start = 0  # index of the first held picture
+        self._held: list[np.ndarray] = []
+
+    def feed(self, lightness: np.ndarray) -> None:
+        """The next frame (S, S) L*."""
+        index, picture = self.frames, flow_picture(lightness).astype(np.float16)
+        self.frames += 1
+        if self._held and self._tracker.track(self._held[-1].astype(np.float32),
+                                              picture.astype(np.float32)) is None:
+            self._start, self._held = index, []  # a cut: nothing after it reaches back
+        self._held.append(picture)
+        if index in self.references:
+            window = [p.astype(np.float32) for p in self._held]
+            local = {index - self._start: self.references[index]}
+            for offset, carried in carry_backward(window, local).items():
+                self.carried[self._start + offset] = carried
+            self._start, self._held = index, [picture]
 
 
 class ReferenceGuide:
