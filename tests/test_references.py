@@ -192,6 +192,9 @@ def test_cli_reference_runs_one_pass(film, guided, tmp_path, capsys):
                  str(ref), "--codec", "ffv1", "-q"]) == 0
     assert not list(tmp_path.glob(".*.streamcolor"))  # no film job
     assert _cr(out)[3] > 140
+    assert main(["colorize", str(film), "-o", str(tmp_path / "said.mkv"), "--model",
+                 str(guided), "--reference", str(ref)]) == 0
+    assert "note: with --reference the film runs in one pass" in capsys.readouterr().err
     missing = tmp_path / "absent.png"
     assert main(["colorize", str(film), "-o", str(tmp_path / "x.mkv"), "--model", str(guided),
                  "--reference", str(missing)]) == 1
