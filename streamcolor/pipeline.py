@@ -25,6 +25,7 @@ from collections.abc import Callable
 import av
 import numpy as np
 
+from .color.guidance import honour
 from .color.lab import model_input
 from .color.temporal import Stabilizer
 from .config import LiveConfig
@@ -253,6 +254,8 @@ class Pipeline:
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
+                if item.hints is not None:
+                    item.ab = honour(item.ab, item.hints)
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab, item.hints)
                 item.frames = [colorize_frame(f, ab, plan, chroma)

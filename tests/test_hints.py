@@ -257,3 +257,20 @@ def test_tensorrt_profile_covers_the_hint_inputs(tmp_path, guided):
         "lightness:1x1x224x224,hint_ab:1x2x224x224,hint_mask:1x1x224x224")
     assert options["trt_profile_max_shapes"] == (
         "lightness:8x1x224x224,hint_ab:8x2x224x224,hint_mask:8x1x224x224")
+
+
+def test_trusted_hints_are_honoured_over_the_model():
+    from streamcolor.color.guidance import honour
+
+    ab = np.full((1, 2, 4, 4), 5.0, np.float32)  # the model's answer, at 1/4 of the input
+    hint_ab = np.zeros((1, 2, 16, 16), np.float32)
+    mask = np.zeros((1, 1, 16, 16), np.float32)
+    hint_ab[:, 0, :4, :4], mask[:, :, :4, :4] = 40, 1  # the top-left output cell, fully
+    hint_ab[:, 0, 4:6, 4:8], mask[:, :, 4:6, 4:8] = 20, 1  # half of the next diagonal cell
+    out = honour(ab, (hint_ab, mask))
+    assert out[0, 0, 0, 0] == pytest.approx(40)  # what the user said
+    assert out[0, 0, 1, 1] == pytest.approx(0.5 * 20 + 0.5 * 5)  # as much as it covers
+    assert out[0, 0, 3, 3] == 5 and out[0, 1, 0, 0] == pytest.approx(0)
+    trust = mask * 0.25
+    assert honour(ab, (hint_ab, mask, trust))[0, 0, 0, 0] == pytest.approx(0.25 * 40 + 0.75 * 5)
+    np.testing.assert_array_equal(ab, 5.0)  # the input is left as it was

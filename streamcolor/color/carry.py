@@ -156,14 +156,15 @@ class ReferenceGuide:
         self._forward = ForwardCarrier(references)
         self._backward = backward or {}
 
-    def __call__(self, lightness: np.ndarray
-                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(N,1,S,S) L* -> hint a*b* (N,2,S,S), mask (N,1,S,S) and the part of the mask that
-        is a reference's own colour (N,1,S,S: the stabilizer leaves it as the model gives it,
-        and smooths carried colour as any other), or None for a batch without any hint."""
+    def __call__(self, lightness: np.ndarray) -> tuple[np.ndarray, ...] | None:
+        """(N,1,S,S) L* -> hint a*b* (N,2,S,S), mask (N,1,S,S), trust (N,1,S,S: the carried
+        colour's confidence where it is a hint) and the mask of a reference's own frame (the
+        stabilizer leaves that as given and smooths carried colour as any other), or None for
+        a batch without any hint."""
         n, _, height, width = lightness.shape
         hint_ab = np.zeros((n, 2, height, width), np.float32)
         mask = np.zeros((n, 1, height, width), np.float32)
+        trust = np.zeros((n, 1, height, width), np.float32)
         firm = np.zeros((n, 1, height, width), np.float32)
         hinted = False
         for i, picture in enumerate(lightness[:, 0]):
@@ -182,5 +183,6 @@ class ReferenceGuide:
                                for plane in carried.ab])
                 hint_ab[i] = ab * where
                 mask[i, 0] = where
+                trust[i, 0] = confidence * where
                 hinted = True
-        return (hint_ab, mask, firm * mask) if hinted else None
+        return (hint_ab, mask, trust, firm * mask) if hinted else None

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 __all__ = ["Hints", "HintPoint", "parse_point", "from_bgra", "with_points", "at_model_size",
-           "batch_at_model_size"]
+           "batch_at_model_size", "honour"]
 
 ALPHA_MIN = 128
 
@@ -126,3 +126,24 @@ def batch_at_model_size(hints: list[Hints | None], size: int
         if one is not None:
             ab[i], mask[i] = at_model_size(one, size)
     return ab, mask
+
+
+def honour(ab: np.ndarray, hints: tuple[np.ndarray, ...]) -> np.ndarray:
+    """The model's (N,2,s,s) a*b* with the hints' own colour where they are trusted: a hint
+    is what the user said, so the model's answer there only fills what the hint leaves open.
+    ``hints``: a*b* (N,2,S,S), mask (N,1,S,S) and optionally trust (N,1,S,S) 0..1 (a carried
+    reference's confidence; the mask itself otherwise)."""
+    hint_ab, mask = hints[0], hints[1]
+    trust = hints[2] if len(hints) > 2 else mask
+    out = ab.astype(np.float32, copy=True)
+    size = (ab.shape[3], ab.shape[2])
+    for i in range(len(ab)):
+        if not trust[i].any():
+            continue
+        cover = cv2.resize(mask[i, 0], size, interpolation=cv2.INTER_AREA)
+        weight = cv2.resize(trust[i, 0], size, interpolation=cv2.INTER_AREA)
+        for c in range(2):
+            colour = cv2.resize(hint_ab[i, c] * mask[i, 0], size, interpolation=cv2.INTER_AREA)
+            colour = colour / np.maximum(cover, 1e-6)
+            out[i, c] = weight * colour + (1.0 - weight) * out[i, c]
+    return out

@@ -69,12 +69,12 @@ class Stabilizer:
     def __call__(self, lightness: np.ndarray, ab: np.ndarray,
                  hints: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
         """A batch in order: (N,1,S,S) L* and (N,2,s,s) predicted ab -> stabilized ab. Where
-        the model had ``hints`` from the user (a*b*, mask and, if given, the (N,1,S,S) part of
-        the mask the user gave for this very frame; else the whole mask), its prediction is
-        what the user said: carried colour does not hold it back."""
+        the model had ``hints`` from the user (a*b*, mask[, trust, the (N,1,S,S) part of the
+        mask the user gave for this very frame]; without the fourth, the whole mask), its
+        prediction is what the user said: carried colour does not hold it back."""
         if not self.config.enabled:
             return ab
-        told = None if hints is None else hints[2] if len(hints) > 2 else hints[1]
+        told = None if hints is None else hints[3] if len(hints) > 3 else hints[1]
         given = [None] * len(ab) if told is None else [
             cv2.resize(m[0], (ab.shape[3], ab.shape[2]), interpolation=cv2.INTER_AREA)
             for m in told]
