@@ -6,7 +6,9 @@
 
 Each colour photo is made grey (its BT.601 luma) and colorized through the still-image colour
 path with N ground-truth hints: N places drawn uniformly (seeded per photo), each a 5x5 patch
-filled with the original's mean a*b* there, as a user would click colours they know. For each
+filled with the original's mean a*b* there, as a user would click colours they know (the
+model takes them, and their own colour wins at the hinted places, as ``streamcolor image``
+does). For each
 N: mean PSNR (RGB) against the originals and the Hasler-Suesstrunk colourfulness, beside the
 baseline model (no hints: the bundled automatic colorizer of the time) and the grey picture.
 Also the worst photo's PSNR gain at 10 hints, so a mean cannot hide a photo that hints hurt.
@@ -23,7 +25,7 @@ import cv2
 import numpy as np
 from _machine import cpu_model
 
-from streamcolor.color.guidance import Hints, batch_at_model_size
+from streamcolor.color.guidance import Hints, batch_at_model_size, honour
 from streamcolor.color.lab import model_input
 from streamcolor.diagnostics.quality import _SPEC, colorfulness, compose, psnr_rgb, split_luma
 from streamcolor.images import find_images
@@ -57,6 +59,8 @@ def score(runner: ModelRunner, originals: list[np.ndarray], count: int | None) -
         hints = batch_at_model_size([true_hints(p, count, seed=i)
                                      for i, p in enumerate(originals)], size)
     ab = runner.run(lightness, hints if count else None)
+    if count:
+        ab = honour(ab, hints)  # as the photo path does: a hint's own colour where it is
     results = []
     for original, luma, colour in zip(originals, lumas, ab, strict=True):
         picture = compose(luma, colour)
