@@ -8,10 +8,12 @@ import pathlib
 from collections.abc import Callable
 
 import av
+import cv2
 import numpy as np
 
-from .color.carry import BackwardPass, ReferenceGuide, reference_ab
+from .color.carry import BackwardPass, Keyframes, ReferenceGuide, reference_ab
 from .color.lab import PlaneSpec, chroma_planes, model_input
+from .color.motion import FLOW_SIZE
 from .color.temporal import Stabilizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
@@ -75,15 +77,35 @@ def _references(spec, runner: ModelRunner, live) -> dict[int, np.ndarray]:
     return {index: reference_ab(picture) for index, picture in pictures.items()}
 
 
-def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConfig,
-                     runner: ModelRunner, plan) -> ReferenceGuide | None:
-    """The guide of a run with references. Frames before a reference get its colour carried
-    backward: a first pass reads them (their model input only) up to the last reference."""
-    if not given:
+def _keyframes(spec, seconds: float | None, runner: ModelRunner, rate) -> Keyframes | None:
+    """Keyframes coloured by the model ``spec`` (a name or path), on the main model's
+    provider: at every cut, and every ``seconds`` within a shot."""
+    if spec is None:
         return None
+    runner.require_guidance()
+    strong = ModelRunner(spec, provider=runner.provider)
+    size = strong.input_size
+
+    def colour(lightness: np.ndarray) -> np.ndarray:
+        picture = cv2.resize(lightness, (size, size), interpolation=cv2.INTER_LINEAR)
+        ab = strong.run(picture[None, None].astype(np.float32))[0]
+        return np.stack([cv2.resize(plane, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
+                         for plane in ab])
+
+    every = max(1, round(seconds * float(rate))) if seconds and rate else None
+    return Keyframes(colour, every)
+
+
+def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConfig,
+                     runner: ModelRunner, plan, keyframes: Keyframes | None = None
+                     ) -> ReferenceGuide | None:
+    """The guide of a run with references or keyframes. Frames before a reference get its
+    colour carried backward: a first pass reads them (model input only) up to the last one."""
+    if not given:
+        return ReferenceGuide({}, keyframes=keyframes) if keyframes else None
     last = max(given)
     if last == 0:
-        return ReferenceGuide(given)
+        return ReferenceGuide(given, keyframes=keyframes)
     backward = BackwardPass(given)
     with FileSource(input, start=pipeline.start, duration=pipeline.duration,
                     on_decode_error=pipeline.on_decode_error) as source:
@@ -97,7 +119,7 @@ def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConf
     if backward.frames <= last:
         raise InputError(f"a reference is for frame {last}, but {input} has "
                          f"{backward.frames} frames (0-based indices in display order)")
-    return ReferenceGuide(given, backward.carried)
+    return ReferenceGuide(given, backward.carried, keyframes)
 
 
 def colorize(
@@ -114,6 +136,8 @@ def colorize(
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[ModelRunner, object], None] | None = None,
     references: str | os.PathLike | dict | None = None,
+    keyframe_model: str | os.PathLike | None = None,
+    keyframe_seconds: float | None = 10.0,
 ) -> Summary:
     """Colorize ``input`` (a file, URL, camera or ``lavfi:`` graph) into every output.
 
@@ -123,7 +147,9 @@ def colorize(
     :mod:`streamcolor.color.temporal`). ``references`` (a guided model): colour pictures of
     frames, carried through their shots (:mod:`streamcolor.color.carry`): a picture (frame
     0), a folder of pictures named by frame index, or a dict of index -> picture path or BGR
-    array. Live sources take one, applied from the start.
+    array. Live sources take one, applied from the start. ``keyframe_model`` (a name or
+    path) colours the first frame of every shot, and one every ``keyframe_seconds`` (None:
+    only at cuts); the guided model carries that colour as it carries references.
     """
     for target in outputs:
         if not parse_source(str(target)).live and not str(target).lower().endswith(".m3u8"):
@@ -143,7 +169,9 @@ def colorize(
         try:
             if on_start:
                 on_start(runner, sink)
-            guide = _reference_guide(given, input, pipeline, runner, sink.plan)
+            keyframes = _keyframes(keyframe_model, keyframe_seconds, runner,
+                                   getattr(source.info, "rate", None))
+            guide = _reference_guide(given, input, pipeline, runner, sink.plan, keyframes)
             run = Pipeline(source, runner, sink, batch_size=model.batch_size,
                            queue_batches=pipeline.queue_batches, on_progress=on_progress,
                            live=live, stabilizer=Stabilizer(temporal) if temporal.enabled else None,
@@ -165,9 +193,12 @@ def colorize_file(
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[ModelRunner, object], None] | None = None,
     references: str | os.PathLike | dict | None = None,
+    keyframe_model: str | os.PathLike | None = None,
+    keyframe_seconds: float | None = 10.0,
 ) -> Summary:
     """Colorize the video stream of the file ``input`` into ``output``; copy every other stream.
-    ``references``: colour pictures of frames (see :func:`colorize`).
+    ``references``: colour pictures of frames; ``keyframe_model``: a model that colours
+    keyframes for the guided model to carry (see :func:`colorize`).
 
     ``on_progress`` is called in the caller's thread about twice a second; ``on_start`` once the
     model is loaded and the output is open (e.g. to report the provider and the sink's notes).
@@ -177,4 +208,5 @@ def colorize_file(
     """
     return colorize(input, [output], model=model, encode=encode, pipeline=pipeline,
                     temporal=temporal, live=False, references=references,
+                    keyframe_model=keyframe_model, keyframe_seconds=keyframe_seconds,
                     on_progress=on_progress, on_start=on_start)

@@ -194,7 +194,8 @@ def test_cli_reference_runs_one_pass(film, guided, tmp_path, capsys):
     assert _cr(out)[3] > 140
     assert main(["colorize", str(film), "-o", str(tmp_path / "said.mkv"), "--model",
                  str(guided), "--reference", str(ref)]) == 0
-    assert "note: with --reference the film runs in one pass" in capsys.readouterr().err
+    assert "note: with --reference or --keyframe-model the film runs in one pass" in \
+        capsys.readouterr().err
     missing = tmp_path / "absent.png"
     assert main(["colorize", str(film), "-o", str(tmp_path / "x.mkv"), "--model", str(guided),
                  "--reference", str(missing)]) == 1
@@ -231,3 +232,38 @@ def test_the_first_pass_holds_only_what_a_later_reference_can_reach():
     for index, carried in expected.items():
         np.testing.assert_allclose(first.carried[index].ab.astype(np.float32),
                                    carried.ab.astype(np.float32), atol=0.5)
+
+
+def test_keyframes_at_every_cut_and_every_so_often():
+    from streamcolor.color.carry import Keyframes
+
+    lightness = [f.astype(np.float32) / 2.55 for f in _grey_frames()]
+    red = reference_ab(_red(_grey_frames()[0]))
+    for every, expected in ((None, [0, CUT]), (5, [0, 5, 10, 15, CUT, CUT + 5])):
+        calls: list[np.ndarray] = []
+        carrier = ForwardCarrier({}, Keyframes(lambda L, seen=calls: seen.append(L) or red,
+                                               every))
+        states = [carrier.step(picture) for picture in lightness]
+        assert carrier.keyframe_indices == expected and len(calls) == len(expected)
+        assert all(state is not None for state in states)  # every frame has carried colour
+    carrier = ForwardCarrier({3: red}, Keyframes(lambda L: red, None))
+    [carrier.step(p) for p in lightness]
+    assert carrier.keyframe_indices == [0, CUT]  # a user's reference is no keyframe
+
+
+def test_cli_keyframe_model_colours_each_shot(film, guided, tmp_path, capsys):
+    from streamcolor.contract import ModelContract
+
+    strong = make_model(tmp_path / "strong.onnx", input_size=64,
+                        contract=ModelContract(input_kind="gray_rgb", input_size=64))
+    auto, keyed = tmp_path / "auto.mkv", tmp_path / "keyed.mkv"
+    common = ["--model", str(guided), "--codec", "ffv1", "-q"]
+    assert main(["colorize", str(film), "-o", str(auto), *common]) == 0
+    assert main(["colorize", str(film), "-o", str(keyed), *common, "--keyframe-model",
+                 str(strong), "--keyframe-seconds", "0"]) == 0
+    a, k = _cr(auto), _cr(keyed)
+    assert abs(k[0] - a[0]) > 2 and abs(k[CUT] - a[CUT]) > 2  # each shot's first frame
+    plain = make_model(tmp_path / "plain.onnx", input_size=64)
+    assert main(["colorize", str(film), "-o", str(tmp_path / "x.mkv"), "--model", str(plain),
+                 "--keyframe-model", str(strong)]) == 1
+    assert "takes no colour hints" in capsys.readouterr().err

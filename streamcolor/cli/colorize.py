@@ -34,9 +34,10 @@ def run_single_pass(args) -> int:
                 print(redact(f"live from {args.input}"), file=sys.stderr)
             for note in sink.notes:
                 print(redact(f"note: {note}"), file=sys.stderr)
-            if args.reference and not live and not args.no_segments:
-                print("note: with --reference the film runs in one pass (no job folder, no "
-                      "resume): film jobs do not carry references yet", file=sys.stderr)
+            if (args.reference or args.keyframe_model) and not live and not args.no_segments:
+                print("note: with --reference or --keyframe-model the film runs in one pass "
+                      "(no job folder, no resume): film jobs do not carry references yet",
+                      file=sys.stderr)
 
     summary = None
     try:
@@ -56,7 +57,8 @@ def run_single_pass(args) -> int:
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)
             if live else False,
             preview=args.preview, rtsp_transport=args.rtsp_transport,
-            on_progress=reporter or bar, on_start=announce, references=args.reference)
+            on_progress=reporter or bar, on_start=announce, references=args.reference,
+            keyframe_model=args.keyframe_model, keyframe_seconds=args.keyframe_seconds or None)
     finally:
         if bar:
             bar.close()

@@ -72,7 +72,7 @@ def wants_job(args) -> bool:
     if len(args.output) == 1 and pathlib.Path(inputs[0]).is_dir():
         return True  # a folder of films into a folder (made if it does not exist yet)
     if args.no_segments or args.live or args.preview or len(args.output) != 1 \
-            or args.reference:  # references are carried in one pass (film jobs: not yet)
+            or args.reference or args.keyframe_model:  # carried in one pass (jobs: not yet)
         return False
     if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
         return False
@@ -82,11 +82,11 @@ def wants_job(args) -> bool:
 
 def _pairs(args, parser_error) -> list[tuple[str, str]]:
     if args.live or args.preview or args.start is not None or args.duration is not None \
-            or len(args.output) != 1 or args.reference \
+            or len(args.output) != 1 or args.reference or args.keyframe_model \
             or args.on_decode_error != "stop" or args.no_segments:
         parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "
                      "OUTPUT, without --live, --preview, --start, --duration, --no-segments, "
-                     "--reference or --on-decode-error skip")
+                     "--reference, --keyframe-model or --on-decode-error skip")
     target = pathlib.Path(args.output[0])
     folders = [i for i in args.input if pathlib.Path(i).is_dir()]
     if len(args.input) == 1 and not folders and not target.is_dir() \

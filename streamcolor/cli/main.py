@@ -82,10 +82,17 @@ def _add_temporal_options(video) -> None:
     group.add_argument("--temporal-strength", type=strength, default=0.5, metavar="0..1",
                        help="how much carried colour is kept: more is steadier, less follows "
                        "the model sooner (default: 0.5)")
-    group.add_argument("--reference", metavar="PATH",
+    guide = video.add_argument_group("colour guidance (a guided model; runs in one pass)")
+    guide.add_argument("--reference", metavar="PATH",
                        help="a colour picture of frame 0, or a folder of pictures named by "
                        "0-based frame index (000120.png): their colour is carried through "
-                       "their shots (a guided model; runs in one pass)")
+                       "their shots")
+    guide.add_argument("--keyframe-model", metavar="NAME_OR_PATH",
+                       help="a model (e.g. a stronger one from `streamcolor models list`) that "
+                       "colours the first frame of every shot, for the guided model to carry")
+    guide.add_argument("--keyframe-seconds", type=seconds, default=10.0, metavar="S",
+                       help="with --keyframe-model, also a keyframe every S seconds within a "
+                       "shot (default: 10; 0: only at cuts)")
 
 
 def _add_encoding_options(video) -> None:

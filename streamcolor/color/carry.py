@@ -14,19 +14,22 @@ the rest consistently. Between two references each pixel takes the more confiden
   :class:`BackwardPass` does it during a file's first pass, holding only the frames since the
   last cut or reference.
 - :class:`ReferenceGuide` combines both into the hints of each frame, batch by batch.
+- :class:`Keyframes` makes references on the fly: a stronger model colours the first frame
+  of each shot (and one every so many frames), and the guided model carries it.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 import cv2
 import numpy as np
 
 from .motion import FLOW_SIZE, Tracker, flow_picture
 
-__all__ = ["HINT_CONFIDENCE", "BackwardPass", "Carried", "ForwardCarrier", "ReferenceGuide",
-           "carry_backward", "reference_ab"]
+__all__ = ["HINT_CONFIDENCE", "BackwardPass", "Carried", "ForwardCarrier", "Keyframes",
+           "ReferenceGuide", "carry_backward", "reference_ab"]
 
 HINT_CONFIDENCE = 0.1  # carried colour at least this trustworthy is a hint (chosen on the
 # shared clips: 0.5 flickered 1.25x automatic, 0.25 1.12x, 0.1 1.03x, gaining more PSNR)
@@ -75,27 +78,63 @@ def _better(a: Carried | None, b: Carried | None) -> Carried | None:
     return Carried(np.where(pick[None], b.ab, a.ab), np.maximum(a.confidence, b.confidence))
 
 
-class ForwardCarrier:
-    """Reference colour carried forward through the frames of one stream, in display order."""
+@dataclasses.dataclass(frozen=True)
+class Keyframes:
+    """References made as the frames come: ``colour`` (model-resolution L* (S, S) -> (2, F, F)
+    a*b*, e.g. a stronger model) colours the first frame of every shot, and one every
+    ``every`` frames within a shot (None: only at cuts)."""
 
-    def __init__(self, references: dict[int, np.ndarray]) -> None:
+    colour: Callable[[np.ndarray], np.ndarray]
+    every: int | None = None
+
+
+class ForwardCarrier:
+    """Reference colour carried forward through the frames of one stream, in display order.
+    With :class:`Keyframes`, a frame that starts a shot (or is due) becomes a reference."""
+
+    def __init__(self, references: dict[int, np.ndarray],
+                 keyframes: Keyframes | None = None) -> None:
         self.references = references  # frame index -> (2, F, F) a*b*
+        self.keyframes = keyframes
         self.index = 0
+        self.keyframe_indices: list[int] = []
         self._tracker = Tracker()
         self._previous: np.ndarray | None = None
         self._state: Carried | None = None
+        self._shot_start = 0
+
+    @property
+    def given_here(self) -> bool:
+        """Whether the frame :meth:`step` was last called for got a reference's own colour."""
+        last = self.index - 1
+        return last in self.references or (self.keyframe_indices or [None])[-1] == last
 
     def step(self, lightness: np.ndarray) -> Carried | None:
         """The colour carried to the next frame, from its model-resolution L* (S, S)."""
         current = flow_picture(lightness)
+        cut = self.index == 0
         if self.index in self.references:
             self._state = Carried.given(self.references[self.index])
-        elif self._state is not None:
+        elif self._previous is not None:
             motion = self._tracker.track(self._previous, current)
-            self._state = None if motion is None else self._state.moved(motion)
+            cut = motion is None
+            if self._state is not None:
+                self._state = None if cut else self._state.moved(motion)
+        if cut:
+            self._shot_start = self.index
+        if self._keyframe_due(cut) and self.index not in self.references:
+            self._state = Carried.given(self.keyframes.colour(lightness))
+            self.keyframe_indices.append(self.index)
         self._previous = current
         self.index += 1
         return self._state
+
+    def _keyframe_due(self, cut: bool) -> bool:
+        if self.keyframes is None:
+            return False
+        last = max([self._shot_start - 1, *self.keyframe_indices[-1:]])
+        every = self.keyframes.every
+        return cut or (every is not None and self.index - max(last, self._shot_start) >= every)
 
 
 def carry_backward(pictures: list[np.ndarray], references: dict[int, np.ndarray]
@@ -152,9 +191,15 @@ class ReferenceGuide:
     of model input in display order."""
 
     def __init__(self, references: dict[int, np.ndarray],
-                 backward: dict[int, Carried] | None = None) -> None:
-        self._forward = ForwardCarrier(references)
+                 backward: dict[int, Carried] | None = None,
+                 keyframes: Keyframes | None = None) -> None:
+        self._forward = ForwardCarrier(references, keyframes)
         self._backward = backward or {}
+
+    @property
+    def keyframe_indices(self) -> list[int]:
+        """The frames coloured by the keyframe model so far."""
+        return self._forward.keyframe_indices
 
     def __call__(self, lightness: np.ndarray) -> tuple[np.ndarray, ...] | None:
         """(N,1,S,S) L* -> hint a*b* (N,2,S,S), mask (N,1,S,S), trust (N,1,S,S: the carried
@@ -169,9 +214,9 @@ class ReferenceGuide:
         hinted = False
         for i, picture in enumerate(lightness[:, 0]):
             index = self._forward.index
-            if index in self._forward.references:
-                firm[i] = 1.0
             carried = _better(self._forward.step(picture), self._backward.pop(index, None))
+            if self._forward.given_here:
+                firm[i] = 1.0
             if carried is None:
                 continue
             confidence = cv2.resize(carried.confidence.astype(np.float32), (width, height),
