@@ -77,17 +77,24 @@ def _references(spec, runner: ModelRunner, live) -> dict[int, np.ndarray]:
     return {index: reference_ab(picture) for index, picture in pictures.items()}
 
 
-def _keyframes(spec, seconds: float | None, runner: ModelRunner, rate) -> Keyframes | None:
+def _keyframes(spec, seconds: float | None, runner: ModelRunner, rate, plan
+               ) -> Keyframes | None:
     """Keyframes coloured by the model ``spec`` (a name or path), on the main model's
-    provider: at every cut, and every ``seconds`` within a shot."""
+    provider: at every cut, and every ``seconds`` within a shot. It reads each keyframe's
+    luma at its own input size."""
     if spec is None:
         return None
     runner.require_guidance()
     strong = ModelRunner(spec, provider=runner.provider)
     size = strong.input_size
 
-    def colour(lightness: np.ndarray) -> np.ndarray:
-        picture = cv2.resize(lightness, (size, size), interpolation=cv2.INTER_LINEAR)
+    def colour(lightness: np.ndarray, frame) -> np.ndarray:
+        if isinstance(frame, av.VideoFrame):
+            frame_spec = plane_spec(frame, plan)
+            picture = model_input(plane_array(frame.planes[0], frame_spec.dtype), size,
+                                  frame_spec)
+        else:
+            picture = cv2.resize(lightness, (size, size), interpolation=cv2.INTER_LINEAR)
         ab = strong.run(picture[None, None].astype(np.float32))[0]
         return np.stack([cv2.resize(plane, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
                          for plane in ab])
@@ -170,7 +177,7 @@ def colorize(
             if on_start:
                 on_start(runner, sink)
             keyframes = _keyframes(keyframe_model, keyframe_seconds, runner,
-                                   getattr(source.info, "rate", None))
+                                   getattr(source.info, "rate", None), sink.plan)
             guide = _reference_guide(given, input, pipeline, runner, sink.plan, keyframes)
             run = Pipeline(source, runner, sink, batch_size=model.batch_size,
                            queue_batches=pipeline.queue_batches, on_progress=on_progress,

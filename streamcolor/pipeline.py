@@ -95,10 +95,10 @@ class Pipeline:
                  on_progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 0.5, live: LiveConfig | None = None,
                  stabilizer: Stabilizer | None = None,
-                 guide: Callable[[np.ndarray], tuple | None] | None = None) -> None:
+                 guide: Callable[[np.ndarray, list], tuple | None] | None = None) -> None:
         self.source, self.runner, self.sink = source, runner, sink
         self.stabilizer = stabilizer
-        self.guide = guide  # batch of model input -> its hints (reference frames), in order
+        self.guide = guide  # (model input, frames) of a batch -> its hints, in frame order
         self.batch_size = batch_size
         self.on_progress = on_progress
         self.progress_interval = progress_interval
@@ -214,7 +214,7 @@ class Pipeline:
         started = time.perf_counter()
         batch = _Batch(frames, np.stack(pictures)[:, None])
         if self.guide is not None:
-            batch.hints = self.guide(batch.lightness)
+            batch.hints = self.guide(batch.lightness, frames)
         self._busy["preprocess"] += time.perf_counter() - started
         return batch
 

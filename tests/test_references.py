@@ -241,12 +241,12 @@ def test_keyframes_at_every_cut_and_every_so_often():
     red = reference_ab(_red(_grey_frames()[0]))
     for every, expected in ((None, [0, CUT]), (5, [0, 5, 10, 15, CUT, CUT + 5])):
         calls: list[np.ndarray] = []
-        carrier = ForwardCarrier({}, Keyframes(lambda L, seen=calls: seen.append(L) or red,
+        carrier = ForwardCarrier({}, Keyframes(lambda L, f, seen=calls: seen.append(L) or red,
                                                every))
         states = [carrier.step(picture) for picture in lightness]
         assert carrier.keyframe_indices == expected and len(calls) == len(expected)
         assert all(state is not None for state in states)  # every frame has carried colour
-    carrier = ForwardCarrier({3: red}, Keyframes(lambda L: red, None))
+    carrier = ForwardCarrier({3: red}, Keyframes(lambda L, f: red, None))
     [carrier.step(p) for p in lightness]
     assert carrier.keyframe_indices == [0, CUT]  # a user's reference is no keyframe
 

@@ -80,11 +80,12 @@ def _better(a: Carried | None, b: Carried | None) -> Carried | None:
 
 @dataclasses.dataclass(frozen=True)
 class Keyframes:
-    """References made as the frames come: ``colour`` (model-resolution L* (S, S) -> (2, F, F)
-    a*b*, e.g. a stronger model) colours the first frame of every shot, and one every
-    ``every`` frames within a shot (None: only at cuts)."""
+    """References made as the frames come: ``colour`` (e.g. a stronger model) colours the
+    first frame of every shot, and one every ``every`` frames within a shot (None: only at
+    cuts). It is called with the frame's model-resolution L* (S, S) and the frame itself
+    where the caller has it (None otherwise), and returns (2, F, F) a*b*."""
 
-    colour: Callable[[np.ndarray], np.ndarray]
+    colour: Callable[[np.ndarray, object], np.ndarray]
     every: int | None = None
 
 
@@ -109,8 +110,9 @@ class ForwardCarrier:
         last = self.index - 1
         return last in self.references or (self.keyframe_indices or [None])[-1] == last
 
-    def step(self, lightness: np.ndarray) -> Carried | None:
-        """The colour carried to the next frame, from its model-resolution L* (S, S)."""
+    def step(self, lightness: np.ndarray, frame: object = None) -> Carried | None:
+        """The colour carried to the next frame, from its model-resolution L* (S, S) (and the
+        frame itself, for a keyframe model that reads it at its own size)."""
         current = flow_picture(lightness)
         cut = self.index == 0
         if self.index in self.references:
@@ -123,7 +125,7 @@ class ForwardCarrier:
         if cut:
             self._shot_start = self.index
         if self._keyframe_due(cut) and self.index not in self.references:
-            self._state = Carried.given(self.keyframes.colour(lightness))
+            self._state = Carried.given(self.keyframes.colour(lightness, frame))
             self.keyframe_indices.append(self.index)
         self._previous = current
         self.index += 1
@@ -201,7 +203,8 @@ class ReferenceGuide:
         """The frames coloured by the keyframe model so far."""
         return self._forward.keyframe_indices
 
-    def __call__(self, lightness: np.ndarray) -> tuple[np.ndarray, ...] | None:
+    def __call__(self, lightness: np.ndarray, frames: list | None = None
+                 ) -> tuple[np.ndarray, ...] | None:
         """(N,1,S,S) L* -> hint a*b* (N,2,S,S), mask (N,1,S,S), trust (N,1,S,S: the carried
         colour's confidence where it is a hint) and the mask of a reference's own frame (the
         stabilizer leaves that as given and smooths carried colour as any other), or None for
@@ -214,7 +217,9 @@ class ReferenceGuide:
         hinted = False
         for i, picture in enumerate(lightness[:, 0]):
             index = self._forward.index
-            carried = _better(self._forward.step(picture), self._backward.pop(index, None))
+            frame = frames[i] if frames is not None else None
+            carried = _better(self._forward.step(picture, frame),
+                              self._backward.pop(index, None))
             if self._forward.given_here:
                 firm[i] = 1.0
             if carried is None:
