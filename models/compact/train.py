@@ -26,7 +26,7 @@ from torch.nn import functional as F
 from .data import build_cache, load_cache, rgb_to_lab, sample_batch
 from .model import CompactNet, gamut_bins, soft_encode
 
-__all__ = ["load_config", "Trainer", "main"]
+__all__ = ["load_config", "Trainer", "main", "train"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 OUTPUT_STRIDE = 4
@@ -205,7 +205,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args(argv)
     trainer = Trainer(load_config(args.config), device=args.device)
-    if not args.fresh and trainer.load():
+    return train(trainer, args, resume=not args.fresh)
+
+
+def train(trainer: Trainer, args, *, resume: bool = True,
+          start: pathlib.Path | None = None) -> int:
+    """Resume ``trainer`` (from ``start``, else its last checkpoint) and train it as the
+    command line asked (``--max-steps``, ``--max-minutes``), saying what it does."""
+    if resume and trainer.load(start):
         print(f"resumed at step {trainer.step}", flush=True)
     print(f"{len(trainer.pictures)} training photos, {len(trainer.bins)} ab bins, "
           f"{sum(p.numel() for p in trainer.model.parameters())} parameters, "

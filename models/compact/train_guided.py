@@ -23,7 +23,7 @@ from .data import sample_batch
 from .guided import from_onnx, guidance
 from .hints import sample_hints
 from .model import soft_encode
-from .train import OUTPUT_STRIDE, ROOT, Trainer, _path, load_config
+from .train import OUTPUT_STRIDE, ROOT, Trainer, _path, load_config, train
 
 __all__ = ["GuidedTrainer", "main"]
 
@@ -80,16 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="cpu or cuda (default: cuda if present)")
     args = parser.parse_args(argv)
     trainer = GuidedTrainer(load_config(args.config), device=args.device)
-    start = _path(args.resume_from) if args.resume_from else None
-    if trainer.load(start):
-        print(f"resumed at step {trainer.step}", flush=True)
-    print(f"{len(trainer.pictures)} training photos, "
-          f"{sum(p.numel() for p in trainer.model.parameters())} parameters, "
-          f"device {trainer.device}", flush=True)
-    trainer.run(max_steps=args.max_steps,
-                max_seconds=None if args.max_minutes is None else 60 * args.max_minutes)
-    print(f"saved {trainer.checkpoint_path} at step {trainer.step}", flush=True)
-    return 0
+    return train(trainer, args, start=_path(args.resume_from) if args.resume_from else None)
 
 
 if __name__ == "__main__":
