@@ -38,7 +38,7 @@ _GONE = 0.05  # below this everywhere, the carried colour is dropped
 
 @dataclasses.dataclass(frozen=True)
 class Carried:
-    """Colour carried to one frame: a*b* (2, F, F) and its confidence (F, F), float16."""
+    """Colour carried to one frame: a*b* (2, F, F) and its confidence (F, F), float32."""
 
     ab: np.ndarray
     confidence: np.ndarray
@@ -46,16 +46,15 @@ class Carried:
     @classmethod
     def given(cls, ab: np.ndarray) -> Carried:
         """A reference's own colour: fully trusted."""
-        return cls(ab.astype(np.float16), np.ones(ab.shape[1:], np.float16))
+        return cls(ab.astype(np.float32), np.ones(ab.shape[1:], np.float32))
 
     def moved(self, motion) -> Carried | None:
         """Carried one frame further along ``motion``; None once it has faded out."""
-        planes = np.concatenate([self.ab, self.confidence[None]]).astype(np.float32)
-        moved = motion.carry(planes)
+        moved = motion.carry(np.concatenate([self.ab, self.confidence[None]]))
         confidence = np.clip(moved[2], 0.0, 1.0) * motion.confidence
         if confidence.max() < _GONE:
             return None
-        return Carried(moved[:2].astype(np.float16), confidence.astype(np.float16))
+        return Carried(np.ascontiguousarray(moved[:2]), confidence)
 
 
 def reference_ab(bgr: np.ndarray) -> np.ndarray:
@@ -173,7 +172,7 @@ class BackwardPass:
 
     def feed(self, lightness: np.ndarray) -> None:
         """The next frame (S, S) L*."""
-        index, picture = self.frames, flow_picture(lightness).astype(np.float16)
+        index, picture = self.frames, flow_picture(lightness).astype(np.float16)  # compact
         self.frames += 1
         if self._held and self._tracker.track(self._held[-1].astype(np.float32),
                                               picture.astype(np.float32)) is None:
@@ -224,11 +223,11 @@ class ReferenceGuide:
                 firm[i] = 1.0
             if carried is None:
                 continue
-            confidence = cv2.resize(carried.confidence.astype(np.float32), (width, height),
+            confidence = cv2.resize(carried.confidence, (width, height),
                                     interpolation=cv2.INTER_LINEAR)
             where = confidence >= HINT_CONFIDENCE
             if where.any():
-                ab = np.stack([cv2.resize(plane.astype(np.float32), (width, height),
+                ab = np.stack([cv2.resize(plane, (width, height),
                                           interpolation=cv2.INTER_LINEAR)
                                for plane in carried.ab])
                 hint_ab[i] = ab * where
