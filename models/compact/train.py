@@ -118,22 +118,27 @@ class Trainer:
 
     def loss(self, lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
         """Rebalanced cross-entropy between predicted logits and soft-encoded ab."""
-        logits = self.model((lightness - 50.0) / 50.0)
+        return self.rebalanced_ce(self.model((lightness - 50.0) / 50.0), ab)
+
+    def rebalanced_ce(self, logits: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+        """The loss of ``logits`` (B,Q,h,w) against the true ab (B,2,4h,4w)."""
         target = soft_encode(F.avg_pool2d(ab, OUTPUT_STRIDE), self.lookup, len(self.bins))
         pixel_weight = torch.einsum("bqhw,q->bhw", target, self.weights)
         ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
         return (ce * pixel_weight).mean()
 
-    def train_step(self) -> float:
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """One step's batch: the arguments of :meth:`loss`, as arrays."""
         c = self.config
-        rng = np.random.default_rng([c["seed"], self.step])
-        lightness, ab = sample_batch(self.pictures, rng, batch=c["batch"], crop=c["crop"],
-                                     min_area=c["min_area"], noise=c["noise"])
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.learning_rate(self.step)
+        return sample_batch(self.pictures, rng, batch=c["batch"], crop=c["crop"],
+                            min_area=c["min_area"], noise=c["noise"])
+
+    def train_step(self) -> float:
+        arrays = self.sample(np.random.default_rng([self.config["seed"], self.step]))
+        for group in self.optimizer.param_groups:  # a group may learn at a multiple
+            group["lr"] = self.learning_rate(self.step) * group.get("scale", 1.0)
         self.model.train()
-        loss = self.loss(torch.from_numpy(lightness).to(self.device),
-                         torch.from_numpy(ab).to(self.device))
+        loss = self.loss(*(torch.from_numpy(a).to(self.device) for a in arrays))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()

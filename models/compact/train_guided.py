@@ -17,13 +17,10 @@ import argparse
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from .data import sample_batch
 from .guided import from_onnx, guidance
 from .hints import sample_hints
-from .model import soft_encode
-from .train import OUTPUT_STRIDE, ROOT, Trainer, _path, load_config, train
+from .train import ROOT, Trainer, _path, load_config, train
 
 __all__ = ["GuidedTrainer", "main"]
 
@@ -46,28 +43,12 @@ class GuidedTrainer(Trainer):
     def loss(self, lightness: torch.Tensor, ab: torch.Tensor, hint_ab: torch.Tensor,
              hint_mask: torch.Tensor) -> torch.Tensor:
         logits = self.model((lightness - 50.0) / 50.0, guidance(hint_ab, hint_mask))
-        target = soft_encode(F.avg_pool2d(ab, OUTPUT_STRIDE), self.lookup, len(self.bins))
-        pixel_weight = torch.einsum("bqhw,q->bhw", target, self.weights)
-        ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
-        return (ce * pixel_weight).mean()
+        return self.rebalanced_ce(logits, ab)
 
-    def train_step(self) -> float:
-        c = self.config
-        rng = np.random.default_rng([c["seed"], self.step])
-        lightness, ab = sample_batch(self.pictures, rng, batch=c["batch"], crop=c["crop"],
-                                     min_area=c["min_area"], noise=c["noise"])
-        hint_ab, hint_mask = sample_hints(ab, rng, tuple(c["hint_kinds"]))
-        for group in self.optimizer.param_groups:  # the guidance weights learn faster
-            group["lr"] = self.learning_rate(self.step) * group["scale"]
-        self.model.train()
-        tensors = [torch.from_numpy(a).to(self.device)
-                   for a in (lightness, ab, hint_ab, hint_mask)]
-        loss = self.loss(*tensors)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.step += 1
-        return float(loss.detach())
+    def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
+        """v1's batch, and hints drawn from its true colours with the same generator."""
+        lightness, ab = super().sample(rng)
+        return (lightness, ab, *sample_hints(ab, rng, tuple(self.config["hint_kinds"])))
 
 
 def main(argv: list[str] | None = None) -> int:
