@@ -6,7 +6,9 @@ Starts from v1's weights (read out of ``models/compact/streamcolor-compact-v1.on
 file v1 shipped as; the guidance weights start at zero, so step 0 computes exactly v1), then
 trains on the same photos, crops and loss as v1 with hints drawn from the true colours
 (:mod:`.hints`: none, user points, a reference carried along the flow). The guidance weights
-learn ``guide_lr_scale`` times faster than the rest. Reproducible and resumable like
+learn ``guide_lr_scale`` times faster than the rest. With ``distill`` > 0, pictures drawn
+without hints also learn v1's own prediction (KL divergence to a frozen copy of the start
+model, weighted by ``distill``), so the automatic result stays v1's. Reproducible and resumable like
 :mod:`.train`: step ``k`` draws its batch and its hints from ``np.random.default_rng([seed,
 k])``.
 """
@@ -14,9 +16,12 @@ k])``.
 from __future__ import annotations
 
 import argparse
+import copy
 
 import numpy as np
 import torch
+
+from torch.nn import functional as F
 
 from .guided import from_onnx, guidance
 from .hints import sample_hints
@@ -34,6 +39,7 @@ class GuidedTrainer(Trainer):
         if len(centers) != len(self.bins):
             raise ValueError("the start model's ab bins are not this trainer's")
         self.model = net.to(self.device)
+        self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)  # v1, frozen
         guides = {id(p) for p in net.guidance_parameters()}
         groups = [{"params": [p for p in net.parameters() if id(p) not in guides], "scale": 1.0},
                   {"params": net.guidance_parameters(), "scale": config["guide_lr_scale"]}]
@@ -42,8 +48,19 @@ class GuidedTrainer(Trainer):
 
     def loss(self, lightness: torch.Tensor, ab: torch.Tensor, hint_ab: torch.Tensor,
              hint_mask: torch.Tensor) -> torch.Tensor:
-        logits = self.model((lightness - 50.0) / 50.0, guidance(hint_ab, hint_mask))
-        return self.rebalanced_ce(logits, ab)
+        x = (lightness - 50.0) / 50.0
+        guide = guidance(hint_ab, hint_mask)
+        logits = self.model(x, guide)
+        loss = self.rebalanced_ce(logits, ab)
+        unhinted = hint_mask.flatten(1).amax(1) == 0
+        weight = self.config.get("distill", 0.0)
+        if weight and bool(unhinted.any()):
+            with torch.no_grad():
+                target = F.softmax(self.teacher(x[unhinted], guide[unhinted]), dim=1)
+            kl = F.kl_div(F.log_softmax(logits[unhinted], dim=1), target, reduction="none")
+            share = unhinted.float().mean()  # per picture, as the cross-entropy weighs it
+            loss = loss + weight * share * kl.sum(1).mean()
+        return loss
 
     def sample(self, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
         """v1's batch, and hints drawn from its true colours with the same generator."""
