@@ -8,15 +8,14 @@ import pathlib
 from collections.abc import Callable
 
 import av
-import cv2
 import numpy as np
 
 from .color.carry import BackwardPass, Keyframes, ReferenceGuide, reference_ab
 from .color.lab import PlaneSpec, chroma_planes, model_input
-from .color.motion import FLOW_SIZE
 from .color.temporal import Stabilizer
 from .config import EncodeConfig, LiveConfig, ModelConfig, PipelineConfig, TemporalConfig
 from .errors import InputError
+from .jobs.references import keyframe_colours, keyframe_every
 from .live.outputs import open_outputs
 from .live.source import LiveSource, parse_source
 from .media.frames import plane_array, plane_spec
@@ -80,27 +79,13 @@ def _references(spec, runner: ModelRunner, live) -> dict[int, np.ndarray]:
 def _keyframes(spec, seconds: float | None, runner: ModelRunner, rate, plan
                ) -> Keyframes | None:
     """Keyframes coloured by the model ``spec`` (a name or path), on the main model's
-    provider: at every cut, and every ``seconds`` within a shot. It reads each keyframe's
-    luma at its own input size."""
+    provider: at every cut, and every ``seconds`` within a shot (as film jobs make them:
+    :func:`~streamcolor.jobs.references.keyframe_colours`)."""
     if spec is None:
         return None
     runner.require_guidance()
     strong = ModelRunner(spec, provider=runner.provider)
-    size = strong.input_size
-
-    def colour(lightness: np.ndarray, frame) -> np.ndarray:
-        if isinstance(frame, av.VideoFrame):
-            frame_spec = plane_spec(frame, plan)
-            picture = model_input(plane_array(frame.planes[0], frame_spec.dtype), size,
-                                  frame_spec)
-        else:
-            picture = cv2.resize(lightness, (size, size), interpolation=cv2.INTER_LINEAR)
-        ab = strong.run(picture[None, None].astype(np.float32))[0]
-        return np.stack([cv2.resize(plane, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
-                         for plane in ab])
-
-    every = max(1, round(seconds * float(rate))) if seconds and rate else None
-    return Keyframes(colour, every)
+    return keyframe_colours(strong, keyframe_every(seconds, rate), plan)
 
 
 def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConfig,

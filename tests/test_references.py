@@ -183,19 +183,21 @@ def test_reference_files_are_read_by_frame_index(tmp_path):
         read_references(bad)
 
 
-def test_cli_reference_runs_one_pass(film, guided, tmp_path, capsys):
+def test_cli_reference_runs_as_a_film_job(film, guided, tmp_path, capsys):
+    """A file-to-file run with references is a film job like any other (tests/
+    test_jobs_references.py: segments, resume), without a note about it."""
     frames = _grey_frames()
     ref = tmp_path / "frame0.png"
     cv2.imwrite(str(ref), _red(frames[0]))
     out = tmp_path / "out.mkv"
     assert main(["colorize", str(film), "-o", str(out), "--model", str(guided), "--reference",
                  str(ref), "--codec", "ffv1", "-q"]) == 0
-    assert not list(tmp_path.glob(".*.streamcolor"))  # no film job
+    assert not list(tmp_path.glob(".*.streamcolor"))  # the job cleaned up after itself
     assert _cr(out)[3] > 140
     assert main(["colorize", str(film), "-o", str(tmp_path / "said.mkv"), "--model",
                  str(guided), "--reference", str(ref)]) == 0
-    assert "note: with --reference or --keyframe-model the film runs in one pass" in \
-        capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "1 segment on 1 node" in err and "note:" not in err
     missing = tmp_path / "absent.png"
     assert main(["colorize", str(film), "-o", str(tmp_path / "x.mkv"), "--model", str(guided),
                  "--reference", str(missing)]) == 1

@@ -34,10 +34,6 @@ def run_single_pass(args) -> int:
                 print(redact(f"live from {args.input}"), file=sys.stderr)
             for note in sink.notes:
                 print(redact(f"note: {note}"), file=sys.stderr)
-            if (args.reference or args.keyframe_model) and not live and not args.no_segments:
-                print("note: with --reference or --keyframe-model the film runs in one pass "
-                      "(no job folder, no resume): film jobs do not carry references yet",
-                      file=sys.stderr)
 
     summary = None
     try:

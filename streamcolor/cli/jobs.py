@@ -71,8 +71,7 @@ def wants_job(args) -> bool:
         return True
     if len(args.output) == 1 and pathlib.Path(inputs[0]).is_dir():
         return True  # a folder of films into a folder (made if it does not exist yet)
-    if args.no_segments or args.live or args.preview or len(args.output) != 1 \
-            or args.reference or args.keyframe_model:  # carried in one pass (jobs: not yet)
+    if args.no_segments or args.live or args.preview or len(args.output) != 1:
         return False
     if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
         return False
@@ -82,11 +81,10 @@ def wants_job(args) -> bool:
 
 def _pairs(args, parser_error) -> list[tuple[str, str]]:
     if args.live or args.preview or args.start is not None or args.duration is not None \
-            or len(args.output) != 1 or args.reference or args.keyframe_model \
-            or args.on_decode_error != "stop" or args.no_segments:
+            or len(args.output) != 1 or args.on_decode_error != "stop" or args.no_segments:
         parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "
-                     "OUTPUT, without --live, --preview, --start, --duration, --no-segments, "
-                     "--reference, --keyframe-model or --on-decode-error skip")
+                     "OUTPUT, without --live, --preview, --start, --duration, --no-segments "
+                     "or --on-decode-error skip")
     target = pathlib.Path(args.output[0])
     folders = [i for i in args.input if pathlib.Path(i).is_dir()]
     if len(args.input) == 1 and not folders and not target.is_dir() \
@@ -104,6 +102,8 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
                      + ("a file" if target.exists() else "named like a film"))
     inputs = [f for i in args.input
               for f in (_films_in(pathlib.Path(i)) if pathlib.Path(i).is_dir() else [i])]
+    if args.reference and len(inputs) > 1:
+        parser_error("--reference pictures are frames of one film: give one input with it")
     return [(i, str(target / pathlib.Path(i).name)) for i in inputs]
 
 
@@ -182,7 +182,9 @@ def _run_job(args, pairs: list[tuple[str, str]]) -> int:
                           workers=args.workers, ray=args.ray),
             pipeline=PipelineConfig(hwaccel=args.hwaccel),
             notify=notify, on_segment=on_segment,
-            on_ready=lambda codecs: _announce_model(args, model, codecs))
+            on_ready=lambda codecs: _announce_model(args, model, codecs),
+            references=args.reference, keyframe_model=args.keyframe_model,
+            keyframe_seconds=args.keyframe_seconds or None)
     except NotSegmentable:
         if bar:
             bar.close()

@@ -82,7 +82,7 @@ def _add_temporal_options(video) -> None:
     group.add_argument("--temporal-strength", type=strength, default=0.5, metavar="0..1",
                        help="how much carried colour is kept: more is steadier, less follows "
                        "the model sooner (default: 0.5)")
-    guide = video.add_argument_group("colour guidance (a guided model; runs in one pass)")
+    guide = video.add_argument_group("colour guidance (a guided model)")
     guide.add_argument("--reference", metavar="PATH",
                        help="a colour picture of frame 0, or a folder of pictures named by "
                        "0-based frame index (000120.png): their colour is carried through "

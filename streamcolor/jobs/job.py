@@ -8,7 +8,9 @@ no manifest is refused, and cleaning up removes those files, then the folder if 
 A job that ends before any segment is done leaves no job folder behind. Running the same
 command again resumes: the manifest and every finished segment file are checked (frame
 count, checksum), and only what is missing is redone. A changed input, model or setting
-starts the job over, with a notice.
+starts the job over, with a notice. With references or a keyframe model, each finished
+segment's manifest entry notes the references that could reach it (see :mod:`.references`):
+on resume, a segment whose references or keyframe model changed is redone, the rest kept.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from ..media.sources import FileSource
 from ..runtime import resolve_model_path
 from .join import join_segments
 from .manifest import FORMAT, Manifest, file_sha256, input_identity
-from .plan import plan_segments, scan, warmup_frames
+from .plan import FilmIndex, plan_segments, scan, warmup_frames
+from .references import FilmGuidance, changed, known_cuts
 from .segment import (
     SEGMENT_SUFFIX,
     SegmentResult,
@@ -147,9 +150,29 @@ class Film:
                                      "--no-segments")
             gpu = hwaccel != "none" and probe.video.codec_context.is_hwaccel
             self.decode = hwaccel if gpu else "none"  # a CPU fallback is noted once, here
+            self.rate = probe.info.rate
         self.folder = job_folder(self.output)
         self.manifest: Manifest | None = None
+        self.guidance: FilmGuidance | None = None
+        self.cuts: set[int] = set()  # frames known to start a shot (seen by segments)
+        self._index: FilmIndex | None = None
         self._lock = None
+
+    def index(self) -> FilmIndex:
+        """The film's frames (from its packets; listed once)."""
+        if self._index is None:
+            self._index = scan(self.input, self.video_index)
+        return self._index
+
+    def read_guidance(self, references, keyframe_model, keyframe_seconds: float | None
+                      ) -> None:
+        """Read the film's references and check them against its frames; note the keyframe
+        model (see :class:`FilmGuidance`). Before the job folder is touched."""
+        if references is None and keyframe_model is None:
+            return
+        self.guidance = FilmGuidance.read(references, self.index().pts, input=self.input,
+                                          keyframe_model=keyframe_model,
+                                          keyframe_seconds=keyframe_seconds, rate=self.rate)
 
     def check(self, encode: EncodeConfig) -> tuple[list[str], str]:
         """Open the output as the join will (and discard it), so that an encoder option or a
@@ -190,8 +213,7 @@ class Film:
             old = None
         if old is None:
             self._clear()
-            index = scan(self.input, self.video_index)
-            segments = plan_segments(index, job.segment_seconds, path=self.input,
+            segments = plan_segments(self.index(), job.segment_seconds, path=self.input,
                                      video_index=self.video_index, warmup=warmup)
             old = Manifest(input=str(self.input), identity=identity, settings=settings,
                            segments=segments)
@@ -238,6 +260,16 @@ class Film:
             pass
 
     def _verify(self, manifest: Manifest, notify: Callable[[str], None]) -> None:
+        self.cuts = known_cuts(manifest.done)
+        stale = [i for i, entry in sorted(manifest.done.items())
+                 if changed(self.guidance, manifest.segments[i], entry, self.cuts)]
+        if stale:
+            which = ", ".join(str(i + 1) for i in stale)
+            notify(f"{self.input.name}: the references or keyframe model of segment"
+                   f"{'s' * (len(stale) > 1)} {which} changed since the last run; redoing "
+                   + ("them" if len(stale) > 1 else "it"))
+        for index in stale:
+            (self.folder / manifest.done.pop(index)["file"]).unlink(missing_ok=True)
         for index, entry in list(manifest.done.items()):
             path = self.folder / entry["file"]
             planned = manifest.segments[index].count
@@ -255,6 +287,14 @@ class Film:
         """The planned segments not yet done."""
         return [s for s in self.manifest.segments if s.index not in self.manifest.done]
 
+    def task(self, segment, model: ModelConfig, encode: EncodeConfig,
+             temporal: TemporalConfig) -> SegmentTask:
+        """What a worker needs to colorize ``segment`` of this film."""
+        guidance = self.guidance.for_segment(segment, self.cuts) if self.guidance else None
+        return SegmentTask(input=str(self.input), segment=segment, model=model, encode=encode,
+                           temporal=temporal, hwaccel=self.decode,
+                           container=self.output.suffix or ".mkv", guidance=guidance)
+
     def record(self, result: SegmentResult) -> None:
         """Check a finished segment file and add it to the manifest (atomically)."""
         segment = self.manifest.segments[result.index]
@@ -264,7 +304,11 @@ class Film:
                                    f"{result.frames} frames, expected {segment.count}")
         if file_sha256(path) != result.sha256:
             raise StreamcolorError(f"segment file {path} does not match its checksum")
-        self.manifest.done[result.index] = result.record(path.name)
+        entry = result.record(path.name)
+        if self.guidance is not None:
+            self.cuts |= set(result.cuts)
+            entry["guidance"] = self.guidance.record(segment, self.cuts, result.cuts)
+        self.manifest.done[result.index] = entry
         self.manifest.save(self.manifest_path)
 
     def join(self, encode: EncodeConfig) -> int:
@@ -298,16 +342,24 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
               job: JobConfig = JobConfig(), pipeline: PipelineConfig = PipelineConfig(),
               notify: Callable[[str], None] = lambda text: None,
               on_segment: Callable[[int, int], None] | None = None,
-              on_ready: Callable[[list[str]], None] | None = None) -> JobSummary:
+              on_ready: Callable[[list[str]], None] | None = None,
+              references: str | os.PathLike | dict | None = None,
+              keyframe_model: str | os.PathLike | None = None,
+              keyframe_seconds: float | None = 10.0) -> JobSummary:
     """Colorize every (input, output) pair as a segmented, resumable job; all films' segments
     share the same scheduler. Of ``pipeline`` only ``hwaccel`` applies (decoding).
     ``on_ready(video_encoders)`` is called once every input and output checked out;
-    ``on_segment(frames_done, frames_total)`` reports progress."""
+    ``on_segment(frames_done, frames_total)`` reports progress. ``references`` (one film
+    only) and ``keyframe_model``, ``keyframe_seconds``: as for
+    :func:`streamcolor.api.colorize`, carried across segments as in a single pass."""
     started = time.perf_counter()
     outputs = [pathlib.Path(o).resolve() for _, o in pairs]
     if len(set(outputs)) < len(outputs) or len({pathlib.Path(i).resolve() for i, _ in pairs}) \
             < len(pairs):
         raise OutputError("the same input or output is named twice; give each film once")
+    if references is not None and len(pairs) > 1:
+        raise InputError("references are frames of one film: colorize the films that have "
+                         "references one at a time")
     films = [Film(i, o, pipeline.hwaccel) for i, o in pairs]
     summary = JobSummary()
     scheduler = None
@@ -318,16 +370,18 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
         settings = settings_hash(model, encode, temporal, job)
         scheduler = _scheduler(job, model, notify)  # connected before a job folder is made
         if not job.ray:  # a bad model or provider is reported before any work
-            load_runner(model)
+            runner = load_runner(model)
+            if references is not None or keyframe_model is not None:
+                runner.require_guidance()
+        for film in films:
+            film.read_guidance(references, keyframe_model, keyframe_seconds)
         for film in films:
             film.open(settings, job, warmup_frames(temporal), notify)
         if on_ready:
             on_ready(summary.codecs)
         for note in notes:
             notify(f"note: {note}")
-        tasks = [(SegmentTask(input=str(film.input), segment=segment, model=model,
-                              encode=encode, temporal=temporal, hwaccel=film.decode,
-                              container=film.output.suffix or ".mkv"),
+        tasks = [(film.task(segment, model, encode, temporal),
                   film.folder / segment_name(segment.index))
                  for film in films for segment in film.missing()]
         finished, partial = _recorder(films, summary, on_segment)

@@ -6,6 +6,8 @@ state in the pipeline settles) but drop them before the encoder, and stop at the
 segment's first frame. The encoded packets go into a segment file (see :mod:`.packets`),
 written under a temporary name and renamed when complete. A fresh encoder per segment
 starts with a keyframe and is flushed at the end: every segment is a closed group of pictures.
+With references or a keyframe model, the pipeline's guide is prepared first, carrying
+their colour into the segment as a single pass would (see :mod:`.references`).
 """
 
 from __future__ import annotations
@@ -17,25 +19,21 @@ import socket
 import time
 from collections.abc import Callable
 
-import av
-
 from ..color.temporal import Stabilizer
 from ..config import EncodeConfig, ModelConfig, TemporalConfig
-from ..errors import DecodeError, StreamcolorError, describe
-from ..media.decoders import decode_from
-from ..media.frames import to_working, working_format
+from ..errors import StreamcolorError
 from ..media.sinks import FileSink
-from ..media.sources import FileSource
 from ..pipeline import Pipeline
 from ..runtime import ModelRunner
 from .manifest import file_sha256
 from .packets import PacketWriter
 from .plan import Segment
+from .references import SegmentGuidance, prepare_guide
+from .source import SegmentSource
 
 __all__ = ["SegmentTask", "SegmentResult", "SegmentError", "colorize_segment", "SEGMENT_SUFFIX"]
 
 SEGMENT_SUFFIX = ".packets"
-_SEEK_BACK = 10  # seconds: the second try when a seek lands past a segment's first frame
 _RUNNERS: dict[ModelConfig, ModelRunner] = {}  # one loaded model per process and setting
 
 
@@ -70,11 +68,13 @@ class SegmentTask:
     temporal: TemporalConfig = TemporalConfig()
     container: str = ".mkv"  # the output's extension: the encoder is set up as for it
     hwaccel: str = "none"  # decoding on the GPU (NVDEC): see streamcolor.media.hwaccel
+    guidance: SegmentGuidance | None = None  # references and keyframes: see .references
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class SegmentResult:
-    """A finished segment file: frames written, their pts range, checksum, where and how fast."""
+    """A finished segment file: frames written, their pts range, checksum, where and how fast;
+    with references or keyframes, the cuts seen while carrying them and the keyframes made."""
 
     index: int
     frames: int
@@ -84,6 +84,8 @@ class SegmentResult:
     seconds: float
     node: str
     provider: str = ""
+    cuts: tuple[int, ...] = ()
+    keyframes: tuple[int, ...] = ()
 
     def record(self, name: str) -> dict:
         """The manifest entry of this segment stored as file ``name``."""
@@ -99,74 +101,6 @@ def node_name() -> str:
 def segment_name(index: int) -> str:
     """The file name of segment ``index`` in the job folder."""
     return f"segment-{index:05d}{SEGMENT_SUFFIX}"
-
-
-class SegmentSource:
-    """The frames of one segment (warm-up included) and nothing else: no copied streams."""
-
-    copied: list = []
-    attached_pictures: dict = {}
-    container_metadata: dict = {}
-    chapters: list = []
-    decode_errors = 0
-
-    def __init__(self, path: str | os.PathLike, segment: Segment, hwaccel: str = "none") -> None:
-        self._file = FileSource(path, hwaccel=hwaccel)
-        self.segment = segment
-        self.path = self._file.path
-        self.info = dataclasses.replace(self._file.info, frames=segment.count)
-        self.input_paths = [self.path]
-
-    def items(self):
-        """Decoded frames from ``warm_pts`` up to (not including) ``end_pts``. If the seek
-        lands past ``warm_pts`` (a container without a precise index), seek earlier."""
-        seg, video = self.segment, self._file.video
-        back = int(_SEEK_BACK / video.time_base)
-        for target in (seg.warm_pts, seg.warm_pts - back, None):
-            frames = self._frames_from(target)
-            first = next(frames, None)
-            if first is not None and (first.pts <= seg.warm_pts or target is None):
-                if first.pts > seg.warm_pts:
-                    raise DecodeError(f"{self.path}: the frame at pts {seg.warm_pts} does not "
-                                      "decode; use --no-segments")
-                yield first
-                yield from frames
-                return
-        raise DecodeError(f"{self.path}: no frame decodes at pts {seg.warm_pts}")
-
-    def _frames_from(self, target: int | None):
-        """Frames (in the working format) from pts ``warm_pts`` on, after seeking to the
-        keyframe before ``target`` (None: the start of the file); decoded as in the single
-        pass (by the source's own decoder where it has one: VP8/VP9 with alpha)."""
-        seg, video = self.segment, self._file.video
-        container = self._file.container
-        if target is None:
-            container.seek(0, backward=True)
-        else:
-            container.seek(target, stream=video, backward=True)
-        working = None
-        try:
-            for frame in decode_from(container, video, self._file.decoder):
-                if frame.pts is None or frame.pts < seg.warm_pts:
-                    continue
-                if seg.end_pts is not None and frame.pts >= seg.end_pts:
-                    return
-                working = working or working_format(frame.format.name)
-                if frame.format.name != working:
-                    frame = to_working(frame, working)  # as the single pass: alpha bit-exact
-                yield frame
-        except av.FFmpegError as error:
-            raise DecodeError(f"undecodable video data in {self.path} ({describe(error)})",
-                              position=None) from error
-
-    def close(self) -> None:
-        self._file.close()
-
-    def __enter__(self) -> SegmentSource:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
 
 
 class _SegmentSink:
@@ -233,10 +167,16 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
     runner = load_runner(task.model)
     with SegmentSource(task.input, seg, task.hwaccel) as source:
         sink = _SegmentSink(target, source, task)
+        try:
+            prepared = None if task.guidance is None else prepare_guide(
+                task.guidance, seg, runner, sink.plan, task.input, task.hwaccel)
+        except BaseException:
+            sink.abort()
+            raise
         stabilizer = Stabilizer(task.temporal) if task.temporal.enabled else None
         report = (lambda _: on_frames(sink.frames)) if on_frames else None
         Pipeline(source, runner, sink, batch_size=task.model.batch_size, stabilizer=stabilizer,
-                 on_progress=report).run()
+                 on_progress=report, guide=prepared.guide if prepared else None).run()
     if sink.frames != seg.count or sink.frames == 0:
         target.unlink(missing_ok=True)
         raise SegmentError(f"segment {seg.index + 1} of {task.input} gave {sink.frames} frames, "
@@ -245,4 +185,7 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
     return SegmentResult(index=seg.index, frames=sink.frames, first_pts=seg.first_pts,
                          last_pts=sink.last_pts, sha256=file_sha256(target),
                          seconds=time.perf_counter() - started, node=node_name(),
-                         provider=runner.provider)
+                         provider=runner.provider,
+                         cuts=tuple(sorted(prepared.cuts)) if prepared else (),
+                         keyframes=prepared.keyframes(seg.first, seg.first + seg.count)
+                         if prepared else ())
