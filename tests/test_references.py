@@ -130,6 +130,24 @@ def test_a_reference_colours_its_whole_shot_and_nothing_else(film, guided, tmp_p
         assert abs(ref[i] - auto[i]) < 1.5, (i, ref[i], auto[i])
 
 
+def test_stabilizer_and_carrier_measure_each_motion_once(film, guided, tmp_path, monkeypatch):
+    """The carrier (before the model) and the stabilizer (after it) track the same frames:
+    the optical flow of each pair of frames is measured once, not once for each."""
+    from streamcolor.color import motion
+
+    measured = []
+    real = motion.Tracker._measure
+
+    def counting(self, previous, current):
+        measured.append(1)
+        return real(self, previous, current)
+
+    monkeypatch.setattr(motion.Tracker, "_measure", counting)
+    monkeypatch.setattr(motion, "_RECENT", motion._Recent())
+    _run(film, tmp_path / "ref.mkv", guided, references={0: _red(_grey_frames()[0])})
+    assert len(measured) == FRAMES - 1  # once per pair of consecutive frames
+
+
 def test_references_as_a_dict_of_arrays(film, guided, tmp_path):
     frames = _grey_frames()
     _run(film, tmp_path / "auto.mkv", guided)

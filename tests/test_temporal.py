@@ -256,3 +256,60 @@ def test_a_flash_is_no_cut_and_does_not_jolt_the_colour(model_path):
     jump_on = np.abs(out[6] - out[5]).mean()
     assert jump_off > 1.0
     assert jump_on < 0.5 * jump_off
+
+
+def _fast_scene(frames: int, step: int, seed: int = 11):
+    """Model-resolution (128) L* and the true a*b* of a fast pan (``step`` pixels a frame, a
+    twentieth of the width or more) under a flat sky: the sky is the top third, the ground a
+    texture whose colour moves with it. Returns (L* (N,1,S,S), truth (N,2,S,S), ground mask)."""
+    import cv2
+
+    size = 128
+    world = _texture(seed, size + frames * step, size)
+    rng = np.random.default_rng(seed)
+    tint = cv2.resize(rng.uniform(-30, 30, (2, 6, 6 + frames * step // 16)).transpose(1, 2, 0),
+                      (world.shape[1], world.shape[0]), interpolation=cv2.INTER_CUBIC)
+    lightness, truth = [], []
+    for i in range(frames):
+        view = slice(4, 4 + size), slice(i * step, i * step + size)
+        picture = 20 + 60 * world[view]
+        colour = tint[view].transpose(2, 0, 1).copy()
+        picture[: size // 3], colour[:, : size // 3] = 75.0, np.array([-5.0, -25.0])[:, None, None]
+        lightness.append(picture)
+        truth.append(colour)
+    ground = np.zeros((size, size), bool)
+    ground[size // 3 + 8 : -8, 8 : -8 - step] = True
+    return (np.stack(lightness)[:, None].astype(np.float32), np.stack(truth).astype(np.float32),
+            ground)
+
+
+@pytest.mark.parametrize("step", [6, 10])
+def test_fast_motion_and_flat_sky_are_steadied(step):
+    """A model that flickers (per-frame smooth noise on the true colour) on a fast pan under
+    a flat sky: the stabilizer removes most of the flicker in both, measured along the true
+    motion, and is no further from the true colour than the frame-by-frame prediction (no
+    lag smears the ground). With 32x32 flow and fb checks on the flat sky, the 10-pixel pan
+    kept 0.75 of the ground's flicker and 0.46 of the sky's."""
+    import cv2
+
+    lightness, truth, ground = _fast_scene(24, step)
+    rng = np.random.default_rng(5)
+    noise = np.stack([cv2.resize(rng.normal(0, 8, (2, 4, 4)).transpose(1, 2, 0), (128, 128),
+                                 interpolation=cv2.INTER_CUBIC).transpose(2, 0, 1)
+                      for _ in truth])
+    prediction = truth + noise.astype(np.float32)
+    out = Stabilizer(TemporalConfig())(lightness, prediction)
+    sky = np.zeros_like(ground)
+    sky[8 : 128 // 3 - 8, 8:-8] = True
+
+    def flicker(ab, where, shift):  # along the true motion: the ground moves `step` left
+        now, before = ab[1:], ab[:-1]
+        if shift:
+            before = np.roll(before, -shift, axis=3)
+        return float(np.abs(now - before).sum(1)[:, where].mean())
+
+    for where, shift in ((ground, step), (sky, 0)):
+        off, on = flicker(prediction, where, shift), flicker(out, where, shift)
+        assert on < 0.35 * off, (where is sky, on / off)
+    error = np.abs(out[8:] - truth[8:]).sum(1)[:, ground].mean()
+    assert error < np.abs(noise[8:]).sum(1)[:, ground].mean(), error
