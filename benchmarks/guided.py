@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from _machine import cpu_model
 
-from streamcolor.color.guidance import Hints, batch_at_model_size, honour
+from streamcolor.color.guidance import Hints, batch_at_model_size, honour, spread
 from streamcolor.color.lab import model_input
 from streamcolor.diagnostics.quality import _SPEC, colorfulness, compose, psnr_rgb, split_luma
 from streamcolor.images import find_images
@@ -60,7 +60,7 @@ def score(runner: ModelRunner, originals: list[np.ndarray], count: int | None) -
                                      for i, p in enumerate(originals)], size)
     ab = runner.run(lightness, hints if count else None)
     if count:
-        ab = honour(ab, hints)  # as the photo path does: a hint's own colour where it is
+        ab = honour(spread(ab, hints, lightness), hints)  # as the photo path does
     results = []
     for original, luma, colour in zip(originals, lumas, ab, strict=True):
         picture = compose(luma, colour)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from .color.carry import ReferenceGuide, reference_ab
-from .color.guidance import Hints, batch_at_model_size, from_bgra, honour
+from .color.guidance import Hints, batch_at_model_size, from_bgra, honour, spread
 from .color.lab import PlaneSpec, ab_columns, ab_rows, chroma_codes, model_input
 from .color.temporal import Stabilizer
 from .config import TemporalConfig
@@ -231,6 +231,8 @@ class Colorizer:
             hints_in = guide(lightness[:, None])
         ab = self.runner.run(lightness[:, None],
                              *([hints_in[:2]] if hints_in is not None else []))
+        if hints_in is not None and guide is None:  # a user's hints reach a little further
+            ab = spread(ab, hints_in, lightness[:, None])
         if hints_in is not None:
             ab = honour(ab, hints_in)
         if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .arrays import compose, picture_spec, split_luma
-from .color.guidance import HintPoint, batch_at_model_size, honour
+from .color.guidance import HintPoint, batch_at_model_size, honour, spread
 from .color.lab import model_input
 from .errors import InputError, InputNotFoundError, OutputError, StageError
 from .media.atomic import temporary_beside
@@ -82,7 +82,7 @@ def _colorize_batch(runner: ModelRunner, pairs: list[tuple[pathlib.Path, pathlib
     hints_in = batch_at_model_size(given, size)
     ab = runner.run(lightness[:, None], *([hints_in] if hints_in is not None else []))
     if hints_in is not None:
-        ab = honour(ab, hints_in)
+        ab = honour(spread(ab, hints_in, lightness[:, None]), hints_in)
     work = list(zip(pairs, pictures, parts, specs, ab, metas, strict=True))
     del pictures, parts  # so that each picture is let go once it is written
     while work:

@@ -274,3 +274,36 @@ def test_trusted_hints_are_honoured_over_the_model():
     trust = mask * 0.25
     assert honour(ab, (hint_ab, mask, trust))[0, 0, 0, 0] == pytest.approx(0.25 * 40 + 0.75 * 5)
     np.testing.assert_array_equal(ab, 5.0)  # the input is left as it was
+
+
+def test_a_hint_reaches_nearby_pixels_as_light_as_it_not_across_an_edge():
+    """What the model left unfixed near a hint is corrected: pixels near it and of its own
+    lightness take its colour, fading with distance; an edge (other lightness) stops it."""
+    from streamcolor.color.guidance import honour, spread
+
+    size = 64
+    ab = np.zeros((1, 2, size // 4, size // 4), np.float32)  # the model ignored the hint
+    lightness = np.full((1, 1, size, size), 30.0, np.float32)
+    lightness[..., size // 2 :] = 70.0  # an edge down the middle
+    hint_ab = np.zeros((1, 2, size, size), np.float32)
+    mask = np.zeros((1, 1, size, size), np.float32)
+    hint_ab[0, 0, 28:36, 20:28], mask[0, 0, 28:36, 20:28] = 40.0, 1.0
+    out = spread(ab, (hint_ab, mask), lightness)
+    a = out[0, 0]  # quarter resolution: the hint is at rows 7-8, columns 5-6
+    assert a[8, 4] > 25 and a[5, 6] > 20  # beside the hint, same lightness
+    assert a[8, 9] < 2  # as near, across the edge
+    assert a[8, 0] < a[8, 4] and a[0, 0] < 10  # fading with distance
+    assert np.abs(out[0, 1]).max() < 1e-4  # b* was not hinted away from the model's
+    honoured = honour(ab, (hint_ab, mask))
+    assert honoured[0, 0, 8, 4] == 0  # honour alone fixes only the hinted cells
+
+
+def test_a_painted_stroke_is_pooled_to_a_bounded_number_of_hints():
+    from streamcolor.color import guidance
+
+    mask = np.ones((224, 224), np.float32)  # everything painted
+    cells = guidance._cells(mask)
+    assert cells * cells <= guidance._SPREAD_HINTS
+    few = np.zeros((224, 224), np.float32)
+    few[100:105, 100:105] = 1
+    assert guidance._cells(few) == 56  # a few clicks keep the finest grid
