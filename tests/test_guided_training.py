@@ -96,3 +96,40 @@ def test_a_few_steps_resume_exactly_and_export_a_guided_model(config, tmp_path):
     plain, hinted = runner.run(lightness), runner.run(lightness, (hint_ab, mask))
     assert plain.shape == hinted.shape == (1, 2, 8, 8)
     assert np.abs(hinted - plain).max() > 1e-4  # trained guidance weights act
+
+
+def test_a_frozen_backbone_keeps_v1_exactly_without_hints(config):
+    """``freeze_backbone``: only the guidance weights learn, so after training the network
+    without hints is still v1, bit for bit, while with hints it has changed."""
+    config = dict(config, freeze_backbone=True, total_steps=3)
+    trainer = GuidedTrainer(config, device="cpu")
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    trainer.run(log=lambda *a, **k: None)
+    after = trainer.model.state_dict()
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    assert changed and all(k.endswith("guide.weight") for k in changed), changed
+    x = torch.from_numpy(np.random.default_rng(2).uniform(-1, 1, (2, 1, 32, 32)).astype(
+        np.float32))
+    with torch.no_grad():
+        zero = torch.zeros(2, 3, 32, 32)
+        assert torch.equal(trainer.model(x, zero), trainer.teacher(x, zero))
+        guide = zero.clone()
+        guide[:, 0], guide[:, 2] = 0.5, 1.0
+        assert not torch.equal(trainer.model(x, guide), trainer.teacher(x, guide))
+
+
+def test_distillation_pulls_unhinted_pictures_towards_v1(config):
+    """With ``distill``, a batch without hints adds the KL divergence to v1 (zero while the
+    network is v1, positive once it has moved)."""
+    trainer = GuidedTrainer(dict(config, distill=1.0), device="cpu")
+    lightness, ab, _, _ = trainer.sample(np.random.default_rng([config["seed"], 0]))
+    arrays = [torch.from_numpy(a) for a in (lightness, ab)]
+    none = [torch.zeros(len(ab), 2, *ab.shape[2:]), torch.zeros(len(ab), 1, *ab.shape[2:])]
+    plain = trainer.rebalanced_ce(trainer.model((arrays[0] - 50) / 50, torch.zeros(
+        len(ab), 3, *ab.shape[2:])), arrays[1])
+    with torch.no_grad():
+        assert float(trainer.loss(*arrays, *none)) == pytest.approx(float(plain), abs=1e-5)
+        trainer.model.head.bias.add_(torch.linspace(-2, 2, trainer.model.head.bias.numel()))
+        moved = trainer.model((arrays[0] - 50) / 50, torch.zeros(len(ab), 3, *ab.shape[2:]))
+        assert float(trainer.loss(*arrays, *none)) > float(
+            trainer.rebalanced_ce(moved, arrays[1])) + 1e-3

@@ -8,7 +8,10 @@ trains on the same photos, crops and loss as v1 with hints drawn from the true c
 (:mod:`.hints`: none, user points, a reference carried along the flow). The guidance weights
 learn ``guide_lr_scale`` times faster than the rest. With ``distill`` > 0, pictures drawn
 without hints also learn v1's own prediction (KL divergence to a frozen copy of the start
-model, weighted by ``distill``), so the automatic result stays v1's. Reproducible and resumable like
+model, weighted by ``distill``), so the automatic result stays v1's. With
+``freeze_backbone``, only the guidance weights learn (optionally starting from those of
+``guidance_from``, a checkpoint): the guidance convolutions have no bias, so with no hints
+the network computes v1 exactly, whatever they learn. Reproducible and resumable like
 :mod:`.train`: step ``k`` draws its batch and its hints from ``np.random.default_rng([seed,
 k])``.
 """
@@ -20,7 +23,6 @@ import copy
 
 import numpy as np
 import torch
-
 from torch.nn import functional as F
 
 from .guided import from_onnx, guidance
@@ -40,9 +42,20 @@ class GuidedTrainer(Trainer):
             raise ValueError("the start model's ab bins are not this trainer's")
         self.model = net.to(self.device)
         self.teacher = copy.deepcopy(self.model).eval().requires_grad_(False)  # v1, frozen
+        if config.get("guidance_from"):
+            state = torch.load(_path(config["guidance_from"]), map_location="cpu",
+                               weights_only=False)["model"]
+            for name, parameter in net.named_parameters():
+                if name.endswith("guide.weight"):
+                    parameter.data.copy_(state[name])
         guides = {id(p) for p in net.guidance_parameters()}
-        groups = [{"params": [p for p in net.parameters() if id(p) not in guides], "scale": 1.0},
-                  {"params": net.guidance_parameters(), "scale": config["guide_lr_scale"]}]
+        backbone = [p for p in net.parameters() if id(p) not in guides]
+        groups = [{"params": net.guidance_parameters(), "scale": config["guide_lr_scale"]}]
+        if config.get("freeze_backbone"):
+            for parameter in backbone:
+                parameter.requires_grad_(False)
+        else:
+            groups.append({"params": backbone, "scale": 1.0})
         self.optimizer = torch.optim.AdamW(groups, lr=config["lr"],
                                            weight_decay=config["weight_decay"])
 
