@@ -292,10 +292,24 @@ def test_a_hint_reaches_nearby_pixels_as_light_as_it_not_across_an_edge():
     a = out[0, 0]  # quarter resolution: the hint is at rows 7-8, columns 5-6
     assert a[8, 4] > 25 and a[5, 6] > 20  # beside the hint, same lightness
     assert a[8, 9] < 2  # as near, across the edge
-    assert a[8, 0] < a[8, 4] and a[0, 0] < 10  # fading with distance
+    assert a[0, 0] < a[8, 0] < a[8, 4]  # fading with distance
     assert np.abs(out[0, 1]).max() < 1e-4  # b* was not hinted away from the model's
     honoured = honour(ab, (hint_ab, mask))
     assert honoured[0, 0, 8, 4] == 0  # honour alone fixes only the hinted cells
+
+
+def test_the_reach_of_a_hint_shrinks_as_hints_get_denser():
+    from streamcolor.color import guidance
+
+    one = np.zeros((224, 224), np.float32)
+    one[100:105, 100:105] = 1
+    many = np.zeros((224, 224), np.float32)
+    many[5::22, 5::22] = 1  # 100 separate clicks
+    assert guidance._reach(one) == pytest.approx(0.3 * 224)  # one click: its surroundings
+    assert guidance._reach(many) == pytest.approx(0.15 * 224)  # a hundred: each its own
+    stroke = np.zeros((224, 224), np.float32)
+    stroke[50, 20:200] = 1  # one long stroke is one hint
+    assert guidance._reach(stroke) == guidance._reach(one)
 
 
 def test_a_painted_stroke_is_pooled_to_a_bounded_number_of_hints():

@@ -155,7 +155,7 @@ def honour(ab: np.ndarray, hints: tuple[np.ndarray, ...]) -> np.ndarray:
     return out
 
 
-_SPREAD_DISTANCE = 0.11  # spatial sigma of the residual's spread, in picture widths
+_SPREAD_REACH = (0.8, 0.15, 0.3)  # spatial sigma: 0.8 / sqrt(hints) widths, within 0.15..0.3
 _SPREAD_LIGHTNESS = 10.0  # L* sigma: the residual stays on things as light as the hint
 _SPREAD_EVIDENCE = 0.3  # weight of hint evidence at which the spread residual counts half
 _SPREAD_HINTS = 256  # at most this many pooled hint cells per picture
@@ -174,19 +174,29 @@ def _cells(mask: np.ndarray) -> int:
     return cells
 
 
+def _reach(mask: np.ndarray) -> float:
+    """The spatial sigma of the spread, in pixels of the (S, S) ``mask``: 0.8 / sqrt(K) of S
+    for K separate hints (connected regions), within 0.15..0.3 of S."""
+    separate = cv2.connectedComponents((mask > 0).astype(np.uint8))[0] - 1
+    factor, low, high = _SPREAD_REACH
+    return mask.shape[0] * min(high, max(low, factor / np.sqrt(max(1, separate))))
+
+
 def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray) -> np.ndarray:
     """The model's (N,2,s,s) a*b* corrected near the hints: each hint's residual (its a*b*
     minus the model's there) spread with weights exp(-d^2/2sd^2 - dL^2/2sl^2) and faded by
-    the evidence W (the sum of weights) as W / (W + k). ``hints``: a*b* (N,2,S,S) and mask
-    (N,1,S,S) at model size; ``lightness``: (N,1,S,S) L*. Hints are pooled to at most
-    _SPREAD_HINTS cells, so a large painted stroke costs no more than a few clicks."""
+    the evidence W (the sum of weights) as W / (W + k). The reach sd shrinks as hints get
+    denser (0.8 / sqrt(K) of the width for K separate hints, within 0.15..0.3): one click
+    colours its whole surroundings, a hundred each colour their own. ``hints``: a*b*
+    (N,2,S,S) and mask (N,1,S,S) at model size; ``lightness``: (N,1,S,S) L*. Hints are
+    pooled to at most _SPREAD_HINTS cells, so a large painted stroke costs no more than a
+    few clicks."""
     hint_ab, mask = hints[0], hints[1]
     out = ab.astype(np.float32, copy=True)
     n, _, height, width = ab.shape
     model_size = mask.shape[-1]
     grid_y, grid_x = (np.mgrid[0:height, 0:width].astype(np.float32)
                       * np.float32(model_size / height))
-    sigma = _SPREAD_DISTANCE * model_size
     light_here = [cv2.resize(lightness[i, 0], (width, height), interpolation=cv2.INTER_AREA)
                   for i in range(n)]
     for i in range(n):
@@ -194,6 +204,7 @@ def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray)
         if not where.any():
             continue
         cells = _cells(where)
+        sigma = _reach(where)
         coverage = _pool(where, cells)
         model_ab = [cv2.resize(plane, (model_size, model_size), interpolation=cv2.INTER_LINEAR)
                     for plane in ab[i]]
