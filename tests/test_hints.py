@@ -305,8 +305,10 @@ def test_the_reach_of_a_hint_shrinks_as_hints_get_denser():
     one[100:105, 100:105] = 1
     many = np.zeros((224, 224), np.float32)
     many[5::22, 5::22] = 1  # 100 separate clicks
-    assert guidance._reach(one) == pytest.approx(0.3 * 224)  # one click: its surroundings
-    assert guidance._reach(many) == pytest.approx(0.15 * 224)  # a hundred: each its own
+    _, low, high = guidance._SPREAD_REACH
+    assert guidance._reach(one) == pytest.approx(high * 224)  # one click: its surroundings
+    assert guidance._reach(many) == pytest.approx(low * 224)  # a hundred: each its own
+    assert guidance._reach(many) < 0.6 * guidance._reach(one)
     stroke = np.zeros((224, 224), np.float32)
     stroke[50, 20:200] = 1  # one long stroke is one hint
     assert guidance._reach(stroke) == guidance._reach(one)
@@ -321,3 +323,22 @@ def test_a_painted_stroke_is_pooled_to_a_bounded_number_of_hints():
     few = np.zeros((224, 224), np.float32)
     few[100:105, 100:105] = 1
     assert guidance._cells(few) == 56  # a few clicks keep the finest grid
+
+
+def test_a_long_stroke_pulls_no_harder_than_a_click():
+    """Far from the hints, a stroke of many cells changes the colour no more than one click at
+    its nearest point would (its cells do not add up into a pull that reaches everywhere)."""
+    from streamcolor.color.guidance import spread
+
+    size = 128
+    ab = np.zeros((1, 2, size // 4, size // 4), np.float32)
+    lightness = np.full((1, 1, size, size), 50.0, np.float32)
+
+    def pulled(columns: slice) -> float:
+        hint_ab = np.zeros((1, 2, size, size), np.float32)
+        mask = np.zeros((1, 1, size, size), np.float32)
+        hint_ab[0, 0, 20:24, columns], mask[0, 0, 20:24, columns] = 40.0, 1.0
+        return float(spread(ab, (hint_ab, mask), lightness)[0, 0, 24, 16])  # 76 px below
+
+    click, stroke = pulled(slice(62, 66)), pulled(slice(8, 120))
+    assert 0 < click and stroke < 1.5 * click, (click, stroke)

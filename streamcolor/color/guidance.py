@@ -155,9 +155,9 @@ def honour(ab: np.ndarray, hints: tuple[np.ndarray, ...]) -> np.ndarray:
     return out
 
 
-_SPREAD_REACH = (0.8, 0.15, 0.3)  # spatial sigma: 0.8 / sqrt(hints) widths, within 0.15..0.3
+_SPREAD_REACH = (0.6, 0.1, 0.2)  # spatial sigma: 0.6 / sqrt(hints) widths, within 0.1..0.2
 _SPREAD_LIGHTNESS = 10.0  # L* sigma: the residual stays on things as light as the hint
-_SPREAD_EVIDENCE = 0.3  # weight of hint evidence at which the spread residual counts half
+_SPREAD_EVIDENCE = 0.3  # pull of the nearest hint at which the spread residual counts half
 _SPREAD_HINTS = 256  # at most this many pooled hint cells per picture
 
 
@@ -175,8 +175,8 @@ def _cells(mask: np.ndarray) -> int:
 
 
 def _reach(mask: np.ndarray) -> float:
-    """The spatial sigma of the spread, in pixels of the (S, S) ``mask``: 0.8 / sqrt(K) of S
-    for K separate hints (connected regions), within 0.15..0.3 of S."""
+    """The spatial sigma of the spread, in pixels of the (S, S) ``mask``: 0.6 / sqrt(K) of S
+    for K separate hints (connected regions), within 0.1..0.2 of S."""
     separate = cv2.connectedComponents((mask > 0).astype(np.uint8))[0] - 1
     factor, low, high = _SPREAD_REACH
     return mask.shape[0] * min(high, max(low, factor / np.sqrt(max(1, separate))))
@@ -184,10 +184,11 @@ def _reach(mask: np.ndarray) -> float:
 
 def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray) -> np.ndarray:
     """The model's (N,2,s,s) a*b* corrected near the hints: each hint's residual (its a*b*
-    minus the model's there) spread with weights exp(-d^2/2sd^2 - dL^2/2sl^2) and faded by
-    the evidence W (the sum of weights) as W / (W + k). The reach sd shrinks as hints get
-    denser (0.8 / sqrt(K) of the width for K separate hints, within 0.15..0.3): one click
-    colours its whole surroundings, a hundred each colour their own. ``hints``: a*b*
+    minus the model's there) spread with weights exp(-d^2/2sd^2 - dL^2/2sl^2), faded by the
+    pull P of the nearest hint cell (its weight) as P / (P + k): a long stroke pulls no
+    harder than a click. The reach sd shrinks as hints get denser (0.6 / sqrt(K) of the width
+    for K separate hints, within 0.1..0.2): one click colours its surroundings, a hundred
+    each colour their own. ``hints``: a*b*
     (N,2,S,S) and mask (N,1,S,S) at model size; ``lightness``: (N,1,S,S) L*. Hints are
     pooled to at most _SPREAD_HINTS cells, so a large painted stroke costs no more than a
     few clicks."""
@@ -220,6 +221,7 @@ def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray)
         weight = share * np.exp(-distance / (2 * sigma**2)
                                 - likeness / (2 * _SPREAD_LIGHTNESS**2))
         evidence = weight.sum(-1)
+        nearest = (weight / share).max(-1)  # one hint's pull, however many cells it covers
         field = np.einsum("hwk,ck->chw", weight, residual[:, ys, xs] / share)
-        out[i] += field / np.maximum(evidence, 1e-6) * (evidence / (evidence + _SPREAD_EVIDENCE))
+        out[i] += field / np.maximum(evidence, 1e-6) * (nearest / (nearest + _SPREAD_EVIDENCE))
     return out
