@@ -103,6 +103,23 @@ def test_colour_moves_with_the_pan_and_stops_at_the_cut():
     assert a[row, moved] > a[row, left + 12]  # the colour went with the pan, not stayed put
 
 
+def test_carried_colour_holds_through_a_long_shot():
+    """A grainy pan of 60 frames over one texture: the colour of frame 0 is still trusted
+    where the scene is still in view (each step's motion holds; the small doubts that grain
+    puts in every step do not pile up: multiplied, they left 0.04 of the trust)."""
+    texture = cv2.normalize(cv2.GaussianBlur(np.random.default_rng(7).uniform(
+        0, 255, (H, W + 120)).astype(np.float32), (0, 0), 3), None, 30, 220, cv2.NORM_MINMAX)
+    grain = np.random.default_rng(3)
+    frames = [texture[:, i : i + W] / 2.55 + grain.normal(0, 3.0, (H, W)).astype(np.float32)
+              for i in range(60)]  # 1 px a frame, film grain of 3 L*
+    carrier = ForwardCarrier({0: reference_ab(_red(frames[0].astype(np.uint8)))})
+    for picture in frames[:-1]:
+        carrier.step(picture)
+    last = carrier.step(frames[-1])
+    seen = last.confidence[16:-16, 16 : 128 - 64]  # left part: in view since frame 0
+    assert last is not None and float(np.median(seen)) > 0.5, float(np.median(seen))
+
+
 def test_colour_is_carried_backward_from_a_later_reference():
     frames = _grey_frames()
     pictures = [flow_picture(f.astype(np.float32) / 2.55) for f in frames]
