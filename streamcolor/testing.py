@@ -19,7 +19,8 @@ import numpy as np
 from .contract import ModelContract
 from .media.frames import plane_array
 
-__all__ = ["make_model", "make_clip", "ClipSpec", "AudioTrack"]
+__all__ = ["make_model", "make_clip", "ClipSpec", "AudioTrack", "write_grey_video",
+           "interrupt_after_segments"]
 
 
 def _tint_weights(in_channels: int, out_channels: int) -> tuple[np.ndarray, np.ndarray]:
@@ -248,3 +249,46 @@ def make_clip(path: str | os.PathLike, spec: ClipSpec = ClipSpec()) -> pathlib.P
                 out.mux(stream.encode(frame))
             out.mux(stream.encode(None))
     return path
+
+
+def write_grey_video(path: str | os.PathLike, pictures, rate: int = 25) -> pathlib.Path:
+    """Lossless FFV1 (yuv420p) of 8-bit grey pictures, frame ``i`` at pts ``i`` (1/rate)."""
+    import cv2
+
+    first = pictures[0]
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("ffv1", rate=rate)
+        stream.width, stream.height, stream.pix_fmt = first.shape[1], first.shape[0], "yuv420p"
+        for i, grey in enumerate(pictures):
+            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR),
+                                               format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, rate)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return pathlib.Path(path)
+
+
+class interrupt_after_segments:  # noqa: N801 (a context manager, used like a function)
+    """Within ``with``, a film job raises KeyboardInterrupt (as Ctrl-C does) right after its
+    ``count``-th finished segment is recorded in the job folder."""
+
+    def __init__(self, count: int) -> None:
+        self.count, self.recorded = count, []
+
+    def __enter__(self):
+        from .jobs.job import Film
+
+        self._film, self._original = Film, Film.record
+        original, recorded, count = Film.record, self.recorded, self.count
+
+        def record(film, result):
+            original(film, result)
+            recorded.append(result.index)
+            if len(recorded) == count:
+                raise KeyboardInterrupt
+
+        Film.record = record
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._film.record = self._original

@@ -14,13 +14,13 @@ import pytest
 from helpers import packets, partial_of, video_pts
 from streamcolor.cli.main import main
 from streamcolor.config import EncodeConfig, ModelConfig
-from streamcolor.jobs import Film, JobConfig, job_folder, run_films
+from streamcolor.jobs import JobConfig, job_folder, run_films
 from streamcolor.jobs import segment as segment_module
 from streamcolor.jobs.manifest import Manifest, write_atomic
 from streamcolor.jobs.plan import WARMUP_FRAMES, FilmIndex, plan_segments, scan
 from streamcolor.jobs.segment import SegmentTask, colorize_segment
 from streamcolor.runtime import ModelRunner
-from streamcolor.testing import AudioTrack, ClipSpec, make_clip
+from streamcolor.testing import AudioTrack, ClipSpec, interrupt_after_segments, make_clip
 
 # B-frames (x264 medium), audio, subtitles, chapters, tags: everything a join can break.
 RICH = ClipSpec(frames=100, audio=(AudioTrack(language="eng"),),
@@ -187,20 +187,9 @@ def test_warm_up_frames_go_through_the_model_but_are_not_written(clip, tmp_path,
 
 def _interrupted_run(source, out, model_path, segments: int) -> None:
     """A run stopped by Ctrl-C right after its ``segments``-th segment was recorded."""
-    original, recorded = Film.record, []
-
-    def record(self, result):
-        original(self, result)
-        recorded.append(result.index)
-        if len(recorded) == segments:
-            raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Film, "record", record)
-        with pytest.raises(KeyboardInterrupt):
-            run_films([(source, out)], model=ModelConfig(model=str(model_path),
-                                                         provider="cpu"),
-                      encode=LOSSLESS, job=JobConfig(segment_seconds=1.0))
+    with interrupt_after_segments(segments), pytest.raises(KeyboardInterrupt):
+        run_films([(source, out)], model=ModelConfig(model=str(model_path), provider="cpu"),
+                  encode=LOSSLESS, job=JobConfig(segment_seconds=1.0))
 
 
 def test_resume_redoes_only_what_is_missing(clip, tmp_path, model_path):

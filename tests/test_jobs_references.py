@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
-from fractions import Fraction
 
 import av
 import cv2
@@ -24,7 +23,7 @@ from streamcolor.contract import ModelContract
 from streamcolor.jobs import Film, JobConfig, job_folder, run_films
 from streamcolor.jobs.local import LocalScheduler
 from streamcolor.jobs.manifest import Manifest
-from streamcolor.testing import make_model
+from streamcolor.testing import interrupt_after_segments, make_model, write_grey_video
 
 W, H, SHOT, SHOTS = 160, 96, 30, 3
 FIRSTS = [0, 12, 30, 48, 60, 72]  # the segments' first frames
@@ -45,17 +44,7 @@ def _grey_frames() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def film(tmp_path_factory):
-    path = tmp_path_factory.mktemp("film") / "shots.mkv"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i, grey in enumerate(_grey_frames()):
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR),
-                                               format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    return write_grey_video(tmp_path_factory.mktemp("film") / "shots.mkv", _grey_frames())
 
 
 @pytest.fixture(scope="module")
@@ -190,18 +179,8 @@ def test_keyframes_in_a_job_are_the_single_pass_keyframes(film, guided, tmp_path
 
 def _interrupted(film, out, model, refs, segments: int) -> None:
     """A job stopped by Ctrl-C once ``segments`` segments are recorded."""
-    original, recorded = Film.record, []
-
-    def record(self, result):
-        original(self, result)
-        recorded.append(result.index)
-        if len(recorded) == segments:
-            raise KeyboardInterrupt
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Film, "record", record)
-        with pytest.raises(KeyboardInterrupt):
-            _job(film, out, model, references=refs)
+    with interrupt_after_segments(segments), pytest.raises(KeyboardInterrupt):
+        _job(film, out, model, references=refs)
 
 
 def test_a_changed_reference_redoes_only_the_segments_it_reaches(film, guided, tmp_path):

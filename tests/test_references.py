@@ -6,8 +6,6 @@ colour became a hint shows directly in the output."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import av
 import cv2
 import numpy as np
@@ -27,7 +25,7 @@ from streamcolor.cli.main import main
 from streamcolor.color.carry import ForwardCarrier, carry_backward, reference_ab
 from streamcolor.color.motion import flow_picture
 from streamcolor.media.hintfiles import read_references
-from streamcolor.testing import make_model
+from streamcolor.testing import make_model, write_grey_video
 
 W, H, FRAMES, CUT = 160, 96, 24, 16  # frames 0..15 one shot, 16..23 another
 
@@ -47,17 +45,7 @@ def _grey_frames() -> list[np.ndarray]:
 
 @pytest.fixture(scope="module")
 def film(tmp_path_factory):
-    path = tmp_path_factory.mktemp("film") / "pan.mkv"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("ffv1", rate=25)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for i, grey in enumerate(_grey_frames()):
-            frame = av.VideoFrame.from_ndarray(cv2.cvtColor(grey, cv2.COLOR_GRAY2BGR),
-                                               format="bgr24")
-            frame.pts, frame.time_base = i, Fraction(1, 25)
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+    return write_grey_video(tmp_path_factory.mktemp("film") / "pan.mkv", _grey_frames())
 
 
 @pytest.fixture(scope="module")
