@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 from _machine import cpu_model
 from temporal import (
+    _LOSSLESS,
     _source_frames,
     colorfulness,
     flicker_per_frame,
@@ -34,9 +35,13 @@ from temporal import (
     write_grey,
 )
 
-from streamcolor import EncodeConfig, ModelConfig, colorize_file
+from streamcolor import ModelConfig, colorize_file
 
-_LOSSLESS = EncodeConfig(codec="ffv1", options=(("level", "3"),))
+
+def clips(datasets: pathlib.Path) -> list[pathlib.Path]:
+    """The shared clips: ``video/seq/*`` frame sequences, then ``video/clips/*`` files."""
+    return sorted((datasets / "video/seq").glob("*")) + sorted(
+        (datasets / "video/clips").glob("*.*"))
 
 
 def _psnr_per_frame(rgb: list[np.ndarray], truth: list[np.ndarray]) -> list[float]:
@@ -107,8 +112,7 @@ def main() -> int:
     parser.add_argument("--json", type=pathlib.Path)
     parser.add_argument("--plot", type=pathlib.Path)
     args = parser.parse_args()
-    items = sorted((args.datasets / "video/seq").glob("*")) + sorted(
-        (args.datasets / "video/clips").glob("*.*"))
+    items = clips(args.datasets)
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
         for item in items:

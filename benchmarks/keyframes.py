@@ -30,8 +30,9 @@ import time
 
 import numpy as np
 from _machine import cpu_model
-from guided_video import _psnr_per_frame
+from guided_video import _psnr_per_frame, clips
 from temporal import (
+    _LOSSLESS,
     _source_frames,
     colorfulness,
     flicker_per_frame,
@@ -40,9 +41,8 @@ from temporal import (
     write_grey,
 )
 
-from streamcolor import EncodeConfig, ModelConfig, colorize_file
+from streamcolor import ModelConfig, colorize_file
 
-_LOSSLESS = EncodeConfig(codec="ffv1", options=(("level", "3"),))
 WAYS = ("strong", "keyframes", "automatic")
 
 
@@ -94,8 +94,7 @@ def main() -> int:
     parser.add_argument("--max-frames", type=int, default=80)
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args()
-    items = sorted((args.datasets / "video/seq").glob("*")) + sorted(
-        (args.datasets / "video/clips").glob("*.*"))
+    items = clips(args.datasets)
     rows = {}
     with tempfile.TemporaryDirectory() as scratch:
         for item in items:

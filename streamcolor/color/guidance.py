@@ -198,8 +198,6 @@ def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray)
     model_size = mask.shape[-1]
     grid_y, grid_x = (np.mgrid[0:height, 0:width].astype(np.float32)
                       * np.float32(model_size / height))
-    light_here = [cv2.resize(lightness[i, 0], (width, height), interpolation=cv2.INTER_AREA)
-                  for i in range(n)]
     for i in range(n):
         where = mask[i, 0].astype(np.float32)
         if not where.any():
@@ -217,7 +215,8 @@ def spread(ab: np.ndarray, hints: tuple[np.ndarray, ...], lightness: np.ndarray)
         scale = model_size / cells
         centre_y, centre_x = (ys + 0.5) * scale - 0.5, (xs + 0.5) * scale - 0.5
         distance = (grid_y[..., None] - centre_y) ** 2 + (grid_x[..., None] - centre_x) ** 2
-        likeness = (light_here[i][..., None] - light[ys, xs] / share) ** 2
+        here = cv2.resize(lightness[i, 0], (width, height), interpolation=cv2.INTER_AREA)
+        likeness = (here[..., None] - light[ys, xs] / share) ** 2
         weight = share * np.exp(-distance / (2 * sigma**2)
                                 - likeness / (2 * _SPREAD_LIGHTNESS**2))
         evidence = weight.sum(-1)
