@@ -234,7 +234,7 @@ class Colorizer:
         if hints_in is not None and guide is None:  # a user's hints reach a little further
             ab = spread(ab, hints_in, lightness[:, None])
         if hints_in is not None:
-            ab = honour(ab, hints_in)
+            ab = honour(ab, hints_in, dense=guide is not None)
         if stabilizer is not None:  # model-resolution a*b*, before chroma is upsampled
             ab = stabilizer(lightness[:, None], ab, hints_in)
         return [compose(luma, colour, alpha, spec)

@@ -255,7 +255,7 @@ class Pipeline:
             if isinstance(item, _Batch):
                 started = time.perf_counter()
                 if item.hints is not None:
-                    item.ab = honour(item.ab, item.hints)
+                    item.ab = honour(item.ab, item.hints, dense=True)
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab, item.hints)
                 item.frames = [colorize_frame(f, ab, plan, chroma)

@@ -267,13 +267,46 @@ def test_trusted_hints_are_honoured_over_the_model():
     mask = np.zeros((1, 1, 16, 16), np.float32)
     hint_ab[:, 0, :4, :4], mask[:, :, :4, :4] = 40, 1  # the top-left output cell, fully
     hint_ab[:, 0, 4:6, 4:8], mask[:, :, 4:6, 4:8] = 20, 1  # half of the next diagonal cell
-    out = honour(ab, (hint_ab, mask))
+    out = np.stack(honour(ab, (hint_ab, mask)))
     assert out[0, 0, 0, 0] == pytest.approx(40)  # what the user said
     assert out[0, 0, 1, 1] == pytest.approx(0.5 * 20 + 0.5 * 5)  # as much as it covers
     assert out[0, 0, 3, 3] == 5 and out[0, 1, 0, 0] == pytest.approx(0)
     trust = mask * 0.25
-    assert honour(ab, (hint_ab, mask, trust))[0, 0, 0, 0] == pytest.approx(0.25 * 40 + 0.75 * 5)
+    assert honour(ab, (hint_ab, mask, trust))[0][0, 0, 0] == pytest.approx(0.25 * 40 + 0.75 * 5)
     np.testing.assert_array_equal(ab, 5.0)  # the input is left as it was
+
+
+def test_fine_honour_keeps_hint_detail_finer_than_the_model_grid():
+    """Carried reference colour is laid on at the hints' own size: a stripe one model cell
+    thin keeps its colour, where the model's 4x coarser grid would wash it out; a frame
+    without hints stays at the model's size."""
+    from streamcolor.color.guidance import honour
+
+    ab = np.zeros((2, 2, 4, 4), np.float32)
+    hint_ab = np.zeros((2, 2, 16, 16), np.float32)
+    mask = np.zeros((2, 1, 16, 16), np.float32)
+    hint_ab[0, 0, :, 5], mask[0, :, :, :] = 40.0, 1.0  # frame 0: fully hinted, a red stripe
+    coarse, fine = honour(ab, (hint_ab, mask))[0], honour(ab, (hint_ab, mask), dense=True)[0]
+    assert coarse.shape == (2, 4, 4) and coarse[0].max() == pytest.approx(10.0)  # washed out
+    assert fine.shape == (2, 16, 16)
+    assert fine[0, :, 5] == pytest.approx(40.0) and fine[0, :, 4] == pytest.approx(0.0)
+    assert honour(ab, (hint_ab, mask), dense=True)[1].shape == (2, 4, 4)  # no hints: as it was
+
+
+def test_dense_hints_lift_the_pale_model_where_they_do_not_reach():
+    """A carried reference shows the model is twice too pale where both speak: its fill
+    where the reference was lost is lifted as much (never paled; at most 3x)."""
+    from streamcolor.color.guidance import honour
+
+    ab = np.full((1, 2, 4, 4), 5.0, np.float32)
+    hint_ab = np.full((1, 2, 16, 16), 10.0, np.float32)
+    mask = np.zeros((1, 1, 16, 16), np.float32)
+    mask[..., :8] = 1.0  # the left half carried, the right half lost
+    lifted = honour(ab, (hint_ab, mask), dense=True)[0]
+    assert lifted[:, :, :8] == pytest.approx(10.0) and lifted[:, :, 8:] == pytest.approx(10.0)
+    assert honour(ab, (hint_ab, mask))[0][:, :, 2:] == pytest.approx(5.0)  # a user's hints
+    assert honour(ab, (hint_ab * 8, mask), dense=True)[0][:, :, 8:] == pytest.approx(15.0)
+    assert honour(ab, (hint_ab * 0.2, mask), dense=True)[0][:, :, 8:] == pytest.approx(5.0)
 
 
 def test_a_hint_reaches_nearby_pixels_as_light_as_it_not_across_an_edge():
@@ -295,7 +328,7 @@ def test_a_hint_reaches_nearby_pixels_as_light_as_it_not_across_an_edge():
     assert a[0, 0] < a[8, 0] < a[8, 4]  # fading with distance
     assert np.abs(out[0, 1]).max() < 1e-4  # b* was not hinted away from the model's
     honoured = honour(ab, (hint_ab, mask))
-    assert honoured[0, 0, 8, 4] == 0  # honour alone fixes only the hinted cells
+    assert honoured[0][0, 8, 4] == 0  # honour alone fixes only the hinted cells
 
 
 def test_the_reach_of_a_hint_shrinks_as_hints_get_denser():

@@ -84,8 +84,9 @@ def test_colour_moves_with_the_pan_and_stops_at_the_cut():
     states = [carrier.step(picture) for picture in lightness]
     assert states[0] is not None and states[CUT] is None  # nothing crosses the cut
     a = states[8].ab[0].astype(np.float32)  # the scene moved 16 px left by frame 8
-    scale = 128 / W
-    row, left = int(45 * 128 / H), int((60 + 15) * scale)
+    side = a.shape[0]  # the carried colour's own resolution
+    scale = side / W
+    row, left = int(45 * side / H), int((60 + 15) * scale)
     moved = int((60 + 15 - 16) * scale)
     assert a[row, moved] > 20 and a[row, moved] > a[row, int(100 * scale)] + 15
     assert a[row, moved] > a[row, left + 12]  # the colour went with the pan, not stayed put
@@ -106,6 +107,20 @@ def test_carried_colour_holds_through_a_long_shot():
     last = carrier.step(frames[-1])
     seen = last.confidence[16:-16, 16 : 128 - 64]  # left part: in view since frame 0
     assert last is not None and float(np.median(seen)) > 0.5, float(np.median(seen))
+
+
+def test_colour_carried_backward_moves_back_along_the_pan():
+    """The scene pans left 2 px a frame: a red square at x 60..90 in frame 8 was at 76..106
+    in frame 0, and that is where its carried colour is."""
+    frames = _grey_frames()
+    pictures = [flow_picture(f.astype(np.float32) / 2.55) for f in frames]
+    patch = np.full((H, W, 3), 128, np.uint8)
+    patch[30:60, 60:90] = (40, 40, 220)
+    a = carry_backward(pictures, {8: reference_ab(patch)})[0].ab[0]
+    side = a.shape[0]
+    row, scale = int(45 * side / H), side / W
+    assert a[row, int(100 * scale)] > 20  # where the square was in frame 0
+    assert a[row, int(66 * scale)] < 10  # where it is in frame 8 only
 
 
 def test_colour_is_carried_backward_from_a_later_reference():
@@ -254,9 +269,9 @@ def test_the_first_pass_holds_only_what_a_later_reference_can_reach():
     expected = carry_backward(pictures, references)
     assert sorted(first.carried) == sorted(expected) == [*range(10), CUT, CUT + 1, CUT + 2,
                                                          CUT + 3]
-    for index, carried in expected.items():
+    for index, carried in expected.items():  # held in float16: flow a hair off at edges
         np.testing.assert_allclose(first.carried[index].ab.astype(np.float32),
-                                   carried.ab.astype(np.float32), atol=0.5)
+                                   carried.ab.astype(np.float32), atol=1.0)
 
 
 def test_keyframes_at_every_cut_and_every_so_often():

@@ -137,7 +137,7 @@ def test_within_a_shot_no_reset_and_a_pan_carries_colour(model_path):
     runner = _runner(model_path)
     lightness, ab = _model_batch(runner, _pan(3, 20, step=2))
     stabilizer = Stabilizer(TemporalConfig())
-    out = stabilizer(lightness, ab)
+    out = np.stack(stabilizer(lightness, ab))
     assert stabilizer.cuts == 0
     assert not np.array_equal(out[1:], ab[1:])  # carried colour was mixed in
 
@@ -164,7 +164,7 @@ def test_an_object_entering_takes_its_own_colour_without_a_trail():
     spec = PlaneSpec(full_range=True)
     lightness = np.stack([model_input(np.rint(p * 255).astype(np.uint8), 32, spec)
                           for p in pictures])[:, None]
-    out = Stabilizer(TemporalConfig())(lightness, bright_is_red(lightness))
+    out = np.stack(Stabilizer(TemporalConfig())(lightness, bright_is_red(lightness)))
     last = squares[-1]
     inner = (slice(last[0].start + 1, last[0].stop - 1), slice(last[1].start + 1, last[1].stop - 1))
     assert out[-1, 0][inner].mean() > 0.8 * 60  # the square's own colour
@@ -190,9 +190,9 @@ def test_the_stabilizer_is_causal(model_path):
     so nothing waits for a later frame (no added latency)."""
     runner = _runner(model_path)
     lightness, ab = _model_batch(runner, _pan(6, 12, step=2))
-    whole = Stabilizer(TemporalConfig())(lightness, ab)
+    whole = np.stack(Stabilizer(TemporalConfig())(lightness, ab))
     for k in (1, 5, 9):
-        prefix = Stabilizer(TemporalConfig())(lightness[:k], ab[:k])
+        prefix = np.stack(Stabilizer(TemporalConfig())(lightness[:k], ab[:k]))
         assert np.array_equal(prefix, whole[:k])
 
 
@@ -250,7 +250,7 @@ def test_a_flash_is_no_cut_and_does_not_jolt_the_colour(model_path):
     pictures[6] = np.clip(pictures[6] * 1.35, 0, 1)
     lightness, ab = _model_batch(_runner(model_path), pictures)
     stabilizer = Stabilizer(TemporalConfig())
-    out = stabilizer(lightness, ab)
+    out = np.stack(stabilizer(lightness, ab))
     assert stabilizer.cuts == 0
     jump_off = np.abs(ab[6] - ab[5]).mean()
     jump_on = np.abs(out[6] - out[5]).mean()
@@ -298,7 +298,7 @@ def test_fast_motion_and_flat_sky_are_steadied(step):
                                  interpolation=cv2.INTER_CUBIC).transpose(2, 0, 1)
                       for _ in truth])
     prediction = truth + noise.astype(np.float32)
-    out = Stabilizer(TemporalConfig())(lightness, prediction)
+    out = np.stack(Stabilizer(TemporalConfig())(lightness, prediction))
     sky = np.zeros_like(ground)
     sky[8 : 128 // 3 - 8, 8:-8] = True
 
@@ -313,3 +313,16 @@ def test_fast_motion_and_flat_sky_are_steadied(step):
         assert on < 0.35 * off, (where is sky, on / off)
     error = np.abs(out[8:] - truth[8:]).sum(1)[:, ground].mean()
     assert error < np.abs(noise[8:]).sum(1)[:, ground].mean(), error
+
+
+def test_frames_of_different_sizes_are_each_stabilized_at_their_own():
+    """A frame with finer hints comes at the hints' size among frames at the model's: each
+    keeps its size, and colour carries across the change (a still scene: the red of the
+    first frames holds the fine frame's prediction back, and the fine frame's the next)."""
+    picture = _texture(3, 64, 64).astype(np.float32) * 100.0
+    lightness = np.repeat(picture[None, None], 3, axis=0)
+    red, grey = np.full((2, 8, 8), 0.0, np.float32), np.zeros((2, 32, 32), np.float32)
+    red[0] = 40.0
+    out = Stabilizer(TemporalConfig())(lightness, [red, grey, red * 0])
+    assert [o.shape for o in out] == [(2, 8, 8), (2, 32, 32), (2, 8, 8)]
+    assert out[1][0].mean() > 20 and out[2][0].mean() > 10  # carried through the change

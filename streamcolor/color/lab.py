@@ -23,6 +23,7 @@ __all__ = [
     "ab_rows",
     "lightness_to_gray_rgb",
     "rgb_to_ab",
+    "chroma_length",
 ]
 
 # (Kr, Kb) of the Y'CbCr matrices, keyed by FFmpeg's AVColorSpace numbers.
@@ -207,3 +208,11 @@ def rgb_to_ab(rgb: np.ndarray) -> np.ndarray:
         hwc = np.ascontiguousarray(np.clip(picture, 0, 1).transpose(1, 2, 0), dtype=np.float32)
         out[i] = cv2.cvtColor(hwc, cv2.COLOR_RGB2Lab)[..., 1:].transpose(2, 0, 1)
     return out
+
+
+def chroma_length(ab: np.ndarray) -> np.ndarray:
+    """(2, h, w) a*b* -> (h, w) chroma |ab|, in the input's float type. (OpenCV's
+    ``magnitude`` is faster but not deterministic: the same input can differ in the last
+    bit, and a film job's segments must match the single pass exactly.)"""
+    a, b = ab[0], ab[1]
+    return np.sqrt(a * a + b * b)

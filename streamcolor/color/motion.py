@@ -47,9 +47,11 @@ _FLOW_FINEST_SCALE = 1  # the preset's 2 measures 32x32 flow: fast motion is los
 
 
 def flow_picture(lightness: np.ndarray) -> np.ndarray:
-    """(H, W) L* -> the (F, F) float32 L* that flow is measured on."""
+    """(H, W) L* -> the (F, F) float32 L* that flow is measured on, at float16's precision:
+    a first pass holds its pictures in float16, and the main pass then finds the motions it
+    measured (the same pictures, the same keys)."""
     small = cv2.resize(lightness, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
-    return small.astype(np.float32)
+    return small.astype(np.float16).astype(np.float32)
 
 
 @functools.lru_cache(maxsize=8)
@@ -83,16 +85,34 @@ class Motion:
 
     flow: np.ndarray  # (F, F, 2) float32
     confidence: np.ndarray  # (F, F) float32
+    ahead: np.ndarray | None = None  # (F, F, 2) the forward flow, from t-1 to t
+
+    def reverse(self) -> Motion:
+        """How frame ``t`` moves back to become frame ``t-1`` (for carrying backward in time),
+        from the forward flow measured with this one: the confidence is this move's, seen
+        from frame t-1 (the two directions were checked against each other already)."""
+        if self.ahead is None:
+            raise ValueError("this motion was measured one way only")
+        return Motion(self.ahead, _warp(self.confidence, self.ahead), self.flow)
 
     def _flow_at(self, height: int, width: int) -> np.ndarray:
-        scale = np.array([width / FLOW_SIZE, height / FLOW_SIZE], np.float32)
-        return cv2.resize(self.flow, (width, height), interpolation=cv2.INTER_LINEAR) * scale
+        if (height, width) == self.flow.shape[:2]:
+            return self.flow
+        flow = cv2.resize(self.flow, (width, height), interpolation=cv2.INTER_LINEAR)
+        flow[..., 0] *= np.float32(width / FLOW_SIZE)
+        flow[..., 1] *= np.float32(height / FLOW_SIZE)
+        return flow
 
     def carry(self, planes: np.ndarray) -> np.ndarray:
         """(C, h, w) planes of frame t-1 (a*b* at any size) moved to where they are in t."""
         moved = _warp(np.ascontiguousarray(planes.transpose(1, 2, 0)),
                       self._flow_at(*planes.shape[1:]), _AB_INTERPOLATION)
         return moved.reshape(*planes.shape[1:], -1).transpose(2, 0, 1)
+
+    def carry_picture(self, picture: np.ndarray) -> np.ndarray:
+        """(h, w, C) of frame t-1 moved to where it is in t, bilinearly (for smooth things
+        such as a map of coordinates)."""
+        return _warp(picture, self._flow_at(*picture.shape[:2]))
 
     def confidence_at(self, height: int, width: int) -> np.ndarray:
         """The confidence resized to (height, width)."""
@@ -104,17 +124,20 @@ def texture(lightness: np.ndarray) -> np.ndarray:
     on to (1 at edges and texture, 0 on flat areas)."""
     gx = cv2.Sobel(lightness, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
     gy = cv2.Sobel(lightness, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-    gradient = cv2.GaussianBlur(cv2.magnitude(gx, gy), (0, 0), 2.0)
+    gradient = np.sqrt(gx * gx + gy * gy)  # not cv2.magnitude: its last bit varies run to run
+    gradient = cv2.GaussianBlur(gradient, (0, 0), 2.0)
     return np.minimum(1.0, np.square(gradient / _TAU_G))
 
 
 class _Recent:
     """The motions measured lately in this process, by the two pictures' content: the
     stabilizer (after the model) and a reference's carrier (before it) track the same frames,
-    and the second one to ask gets the first one's answer. Thread-safe; a few dozen entries
-    (the frames between the two stages) of about 200 KB."""
+    and the second one to ask gets the first one's answer; carrying a reference backward
+    reuses the motions its first pass measured forward (:meth:`Motion.reverse`). Thread-safe;
+    up to 128 entries (a first pass's frames back to the last reference or cut; beyond that,
+    motion is measured again) of about 330 KB."""
 
-    def __init__(self, size: int = 64) -> None:
+    def __init__(self, size: int = 128) -> None:
         self._size, self._lock = size, threading.Lock()
         self._entries: collections.OrderedDict[bytes, Motion | None] = collections.OrderedDict()
 
@@ -173,4 +196,4 @@ class Tracker:
         disagreement = np.hypot(round_trip[..., 0], round_trip[..., 1])
         confidence = np.exp(-np.square(np.maximum(residual, 0) / _TAU_L)
                             - texture(current) * np.square(disagreement / _TAU_F))
-        return Motion(backward, cv2.GaussianBlur(confidence, (0, 0), 1.5))
+        return Motion(backward, cv2.GaussianBlur(confidence, (0, 0), 1.5), forward)

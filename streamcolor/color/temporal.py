@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from ..config import TemporalConfig
+from .lab import chroma_length
 from .motion import Tracker, flow_picture, is_cut
 
 __all__ = ["Stabilizer", "StabilizerState", "TemporalConfig", "is_cut", "max_weight"]
@@ -66,20 +67,22 @@ class Stabilizer:
         """Forget the past: the next frame is the model's own prediction."""
         self.state = None
 
-    def __call__(self, lightness: np.ndarray, ab: np.ndarray,
-                 hints: tuple[np.ndarray, ...] | None = None) -> np.ndarray:
-        """A batch in order: (N,1,S,S) L* and (N,2,s,s) predicted ab -> stabilized ab. Where
-        the model had ``hints`` from the user (a*b*, mask[, trust, the (N,1,S,S) part of the
-        mask the user gave for this very frame]; without the fourth, the whole mask), its
-        prediction is what the user said: carried colour does not hold it back."""
+    def __call__(self, lightness: np.ndarray, ab, hints: tuple[np.ndarray, ...] | None = None
+                 ) -> list[np.ndarray]:
+        """A batch in order: (N,1,S,S) L* and the predicted ab of each frame ((N,2,s,s), or
+        N arrays (2,s,s) whose s may differ from frame to frame) -> each frame's stabilized
+        ab, at its own size. Where the model had ``hints`` from the user (a*b*, mask[, trust,
+        the (N,1,S,S) part of the mask the user gave for this very frame]; without the fourth,
+        the whole mask), its prediction is what the user said: carried colour does not hold
+        it back."""
         if not self.config.enabled:
-            return ab
+            return list(ab)
         told = None if hints is None else hints[3] if len(hints) > 3 else hints[1]
         given = [None] * len(ab) if told is None else [
-            cv2.resize(m[0], (ab.shape[3], ab.shape[2]), interpolation=cv2.INTER_AREA)
-            for m in told]
-        return np.stack([self.step(picture[0], pred, told) for picture, pred, told in zip(
-            lightness, ab, given, strict=True)])
+            cv2.resize(m[0], (pred.shape[2], pred.shape[1]), interpolation=cv2.INTER_AREA)
+            for m, pred in zip(told, ab, strict=True)]
+        return [self.step(picture[0], pred, told) for picture, pred, told in zip(
+            lightness, ab, given, strict=True)]
 
     def step(self, lightness: np.ndarray, prediction: np.ndarray,
              given: np.ndarray | None = None) -> np.ndarray:
@@ -106,8 +109,13 @@ class Stabilizer:
         weight = max_weight(self.config.strength) * motion.confidence_at(*prediction.shape[1:])
         if given is not None:
             weight = weight * (1.0 - given)
-        carried = motion.carry(self.state.ab)
-        mixed = weight * carried + (1.0 - weight) * prediction
-        magnitude = (weight * np.hypot(*carried) + (1.0 - weight) * np.hypot(*prediction))
-        length = np.hypot(*mixed)
-        return (mixed * (magnitude / np.maximum(length, 1e-3))).astype(np.float32)
+        previous = self.state.ab
+        if previous.shape != prediction.shape:  # a frame with finer hints, or the one after
+            previous = np.stack([cv2.resize(plane, (prediction.shape[2], prediction.shape[1]),
+                                            interpolation=cv2.INTER_LINEAR) for plane in previous])
+        carried = np.ascontiguousarray(motion.carry(previous))
+        keep = 1.0 - weight
+        mixed = weight * carried + keep * prediction
+        magnitude = weight * chroma_length(carried) + keep * chroma_length(prediction)
+        length = np.maximum(chroma_length(mixed), np.float32(1e-3))
+        return (mixed * (magnitude / length)).astype(np.float32, copy=False)

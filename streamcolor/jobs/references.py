@@ -37,7 +37,7 @@ import numpy as np
 
 from ..color.carry import BackwardPass, Carried, Keyframes, ReferenceGuide, reference_ab
 from ..color.lab import model_input
-from ..color.motion import FLOW_SIZE, Tracker, flow_picture
+from ..color.motion import Tracker, flow_picture
 from ..errors import InputError
 from ..media.frames import plane_array, plane_spec
 from ..media.hintfiles import read_references
@@ -72,9 +72,7 @@ def keyframe_colours(strong: ModelRunner, every: int | None, plan) -> Keyframes:
                                   frame_spec)
         else:
             picture = cv2.resize(lightness, (size, size), interpolation=cv2.INTER_LINEAR)
-        ab = strong.run(picture[None, None].astype(np.float32))[0]
-        return np.stack([cv2.resize(plane, (FLOW_SIZE, FLOW_SIZE), interpolation=cv2.INTER_AREA)
-                         for plane in ab])
+        return strong.run(picture[None, None].astype(np.float32))[0]
 
     return Keyframes(colour, every)
 
