@@ -24,6 +24,7 @@ LAYERS = [
     {"jobs"},  # film jobs
     {"api", "arrays", "images", "testing"},  # the Python API over all of it
     {"diagnostics", "__init__"},  # bench, quality, doctor; the public face
+    {"web"},  # `streamcolor serve`: the HTTP app over the Python API
     {"cli", "__main__"},  # the command line: nothing imports it
 ]
 MAX_TOP_LEVEL = 15

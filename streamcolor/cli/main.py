@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_bench_parser(commands)
     add_eval_parser(commands)
+    from .serve import add_serve_parser
+
+    add_serve_parser(commands)
     doctor = commands.add_parser("doctor", help="what this machine offers (GPU, libraries, "
                                  "codecs) and the one command that fixes each gap")
     doctor.add_argument("--json", action="store_true", help="the report as JSON on stdout")
@@ -167,6 +170,10 @@ def _dispatch(args) -> int:
         from .eval import run_eval_command
 
         return run_eval_command(args)
+    if args.command == "serve":
+        from .serve import run_serve
+
+        return run_serve(args)
     from .models import run_models_command
 
     return run_models_command(args)
