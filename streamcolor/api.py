@@ -25,6 +25,7 @@ from .media.sinks import check_output_path
 from .media.sources import FileSource
 from .pipeline import Pipeline, Progress, Summary
 from .runtime import ModelRunner
+from .runtime import threads as thread_plan
 
 __all__ = ["colorize", "colorize_file"]
 
@@ -52,6 +53,13 @@ def _warm_runner(model: ModelConfig) -> ModelRunner:
     for spec in (PlaneSpec(), PlaneSpec(full_range=True)):
         chroma_planes(np.full((16, 16), 128, np.uint8), ab[0], (8, 8), spec)
     return runner
+
+
+def _apply_threads(runner: ModelRunner, source) -> thread_plan.ThreadPlan:
+    """The run's thread plan (:mod:`streamcolor.runtime.threads`, made by the runner, where
+    ``ModelConfig.threads`` wins): OpenCV's threads and a file's decoder's."""
+    video = source.video if isinstance(source, FileSource) else None
+    return thread_plan.apply(thread_plan.of(runner), video)
 
 
 def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None):
@@ -156,9 +164,17 @@ def colorize(
             runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
+        budget = _apply_threads(runner, source)
+        if encode.threads is None:
+            encode = dataclasses.replace(encode, threads=budget.encoder)
         given = _references(references, runner, live)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)
         try:
+            codecs = getattr(sink, "codecs", None) or [None]
+            own = dict(encode.options).get("threads", "")
+            thread_plan.log_plan(dataclasses.replace(
+                budget, codec=codecs[0], live=bool(live),
+                encoder=int(own) if own.isdigit() else encode.threads))
             if on_start:
                 on_start(runner, sink)
             keyframes = _keyframes(keyframe_model, keyframe_seconds, runner,

@@ -19,7 +19,10 @@ class EncodeConfig:
     (qp, b, x264-params...), encoders that have a CRF get a high-quality default (18 for x264).
     ``incompatible``: a copied stream the output container cannot hold is ``"convert"``-ed
     (announced; an error if it cannot be), an error (``"strict"``), or converted where it can
-    be and left out where not (``"drop"``, announced). ``live`` adds low-latency settings."""
+    be and left out where not (``"drop"``, announced). ``live`` adds low-latency settings.
+    ``threads``: the encoder's threads (None: the run's thread plan,
+    :mod:`streamcolor.runtime.threads`; 0: the encoder's own choice); an encoder option
+    ``threads`` of the user's wins."""
 
     codec: str | None = None
     crf: float | None = None
@@ -28,6 +31,7 @@ class EncodeConfig:
     options: tuple[tuple[str, str], ...] = ()
     incompatible: str = "convert"
     live: bool = False
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if self.crf is not None and self.bitrate is not None:

@@ -11,8 +11,8 @@ import cv2
 import pytest
 
 from streamcolor.cli.main import main
-from streamcolor.config import ModelConfig
-from streamcolor.diagnostics.bench import model_only_fps, run_bench
+from streamcolor.config import EncodeConfig, ModelConfig
+from streamcolor.diagnostics.bench import encode_only_fps, limit_fps, model_only_fps, run_bench
 from streamcolor.runtime import ModelRunner
 from streamcolor.testing import ClipSpec, make_clip
 
@@ -32,6 +32,9 @@ def test_cells_have_consistent_figures(tmp_path, model_path):
         assert all(0 <= q <= 1 for q in cell.queue_occupancy)
         assert cell.cpu_percent > 0 and cell.peak_rss_mib > 50
         assert cell.gpu_memory_mib is None or cell.gpu_memory_mib >= 0
+        assert cell.encode_fps > 0
+        assert cell.limit_fps == pytest.approx(1 / (1 / cell.encode_fps + 1 / cell.model_fps))
+        assert cell.e2e_vs_limit == pytest.approx(cell.e2e_fps / cell.limit_fps)
 
 
 def test_model_only_fps_grows_with_a_cheaper_model(tmp_path):
@@ -49,7 +52,7 @@ def test_cli_bench_writes_table_json_and_plot(tmp_path, model_path, capsys):
                    str(tmp_path / "b.png")])
     assert status == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[0].split()[:3] == ["res", "batch", "e2e"] and out[1].split()[:2] == ["in.mkv", "2"]
+    assert out[1].split()[:3] == ["res", "batch", "e2e"] and out[2].split()[:2] == ["in.mkv", "2"]
     results = json.loads((tmp_path / "b.json").read_text())
     assert results[0]["batch_size"] == 2 and results[0]["frames"] == 10
     picture = cv2.imread(str(tmp_path / "b.png"))
@@ -69,3 +72,42 @@ def test_seed_baseline_writes_every_frame(tmp_path, model_path):
     assert frames == 9 and seconds > 0
     with av.open(str(tmp_path / "seed.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) == 9
+
+
+def test_limit_is_encode_and_model_back_to_back():
+    assert limit_fps(100.0, 100.0) == pytest.approx(50.0)
+    assert limit_fps(84.0, 170.0) == pytest.approx(1 / (1 / 84 + 1 / 170))
+    assert limit_fps(0.0, 170.0) == 0.0 and limit_fps(84.0, 0.0) == 0.0
+
+
+def test_bench_shows_encode_alone_the_limit_and_the_share_of_it(tmp_path, model_path, capsys):
+    clip = make_clip(tmp_path / "in.mkv", ClipSpec(width=96, height=64, frames=10))
+    status = main(["bench", str(clip), "--model", str(model_path), "--provider", "cpu",
+                   "--batch-sizes", "2", "--json", str(tmp_path / "b.json")])
+    assert status == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("threads on ") and "onnxruntime" in out[0]  # the thread plan
+    header = out[1].split()
+    assert header[:9] == ["res", "batch", "e2e", "fps", "model", "e2e/m", "encode", "limit",
+                          "e2e/lim"]
+    row = out[2].split()
+    e2e, model, encode, limit, share = (float(row[i]) for i in (2, 3, 5, 6, 7))
+    assert encode > 0 and model > 0 and e2e > 0
+    # the table's figures agree with each other within its rounding (one decimal)
+    assert limit == pytest.approx(1 / (1 / encode + 1 / model), abs=0.1 + 0.05 * limit / encode
+                                  + 0.05 * limit / model)
+    assert share == pytest.approx(e2e / limit, abs=0.01 + 0.05 * share * (1 / e2e + 1 / limit))
+    assert any(line.startswith("encode:") for line in out), "the columns are explained"
+    cell = json.loads((tmp_path / "b.json").read_text())[0]
+    assert cell["encode_fps"] == pytest.approx(encode, abs=0.051)
+    assert cell["limit_fps"] == pytest.approx(1 / (1 / cell["encode_fps"]
+                                                   + 1 / cell["model_fps"]))
+    assert cell["e2e_vs_limit"] == pytest.approx(cell["e2e_fps"] / cell["limit_fps"])
+    assert cell["limit_fps"] < min(cell["encode_fps"], cell["model_fps"])
+
+
+def test_encode_only_fps_encodes_every_frame_with_the_runs_settings(tmp_path):
+    clip = make_clip(tmp_path / "in.mkv", ClipSpec(width=96, height=64, frames=8))
+    fps = encode_only_fps(clip, EncodeConfig(preset="veryfast"), tmp_path)
+    assert fps > 0
+    assert not (tmp_path / "bench_encode_only.mkv").exists(), "the scratch output is removed"

@@ -26,8 +26,10 @@ _COLOURS = [(66, 133, 244), (52, 168, 83), (234, 67, 53), (251, 188, 5), (171, 7
 def add_bench_parser(commands) -> None:
     """Add ``bench`` to the subcommands."""
     bench = commands.add_parser("bench", help="measure throughput and where the time goes",
-                                description="End-to-end and model-only fps per resolution and "
-                                "batch size, stage time shares, queues, CPU, memory, GPU.")
+                                description="End-to-end, model-only and encode-only fps per "
+                                "resolution and batch size, the limit 1 / (t_encode + t_model) "
+                                "and the share of it reached, stage time shares, queues, CPU, "
+                                "memory, GPU.")
     bench.add_argument("input", nargs="?", help="a clip to use (default: synthetic clips)")
     bench.add_argument("--model", help="ONNX file or registry name")
     bench.add_argument("--provider", default="auto", choices=("auto", "tensorrt", "cuda", "cpu"))
@@ -45,12 +47,16 @@ def _row(cell: Cell) -> str:
     gpu = (f"{cell.gpu_memory_mib:6.0f} {cell.gpu_utilization:4.0f}"
            if cell.gpu_memory_mib is not None else "     -    -")
     return (f"{cell.resolution:>7} {cell.batch_size:>5} {cell.e2e_fps:8.1f} {cell.model_fps:8.1f} "
-            f"{100 * cell.e2e_vs_model:6.0f}% | {shares} | {queues} | {cell.cpu_percent:5.0f} "
+            f"{100 * cell.e2e_vs_model:6.0f}% {cell.encode_fps:7.1f} {cell.limit_fps:7.1f} "
+            f"{cell.e2e_vs_limit:7.2f} | {shares} | {queues} | {cell.cpu_percent:5.0f} "
             f"{cell.peak_rss_mib:6.0f} {gpu}")
 
 
-HEADER = (f"{'res':>7} {'batch':>5} {'e2e fps':>8} {'model':>8} {'e2e/m':>7} | "
+HEADER = (f"{'res':>7} {'batch':>5} {'e2e fps':>8} {'model':>8} {'e2e/m':>7} {'encode':>7} "
+          f"{'limit':>7} {'e2e/lim':>7} | "
           "dec  pre  inf post  enc  mux | q0  q1  q2  q3 |  cpu%  rss MiB gpuMiB util%")
+LEGEND = ("encode: the same encoder alone on the colorized frames; limit: 1 / (t_encode + "
+          "t_model), encode and model done back to back; e2e/lim: how close the run came to it")
 
 
 def _text(img, s: str, xy, scale: float = 0.45) -> None:
@@ -122,16 +128,17 @@ def run_bench_command(args: argparse.Namespace) -> int:
     """Run ``streamcolor bench``; prints the table as each cell finishes."""
     batches = [int(b) for b in args.batch_sizes.split(",")]
     resolutions = args.resolutions.split(",")
-    print(HEADER)
     with tempfile.TemporaryDirectory() as tmp:
         cells = run_bench(input=args.input, model=ModelConfig(model=args.model,
                                                                provider=args.provider),
                           batch_sizes=batches, resolutions=resolutions, frames=args.frames,
-                          tmp=pathlib.Path(tmp), on_cell=lambda c: print(_row(c), flush=True))
+                          tmp=pathlib.Path(tmp), on_cell=lambda c: print(_row(c), flush=True),
+                          on_plan=lambda line: print(f"{line}\n{HEADER}", flush=True))
+    print(LEGEND)
     if args.json:
-        args.json.write_text(json.dumps([dataclasses.asdict(c) | {"e2e_vs_model":
-                                                                   c.e2e_vs_model}
-                                         for c in cells], indent=2))
+        args.json.write_text(json.dumps([dataclasses.asdict(c) | {
+            "e2e_vs_model": c.e2e_vs_model, "limit_fps": c.limit_fps,
+            "e2e_vs_limit": c.e2e_vs_limit} for c in cells], indent=2))
     if args.plot:
         plot(cells, args.plot)
         print(f"plot: {args.plot}", file=sys.stderr)

@@ -24,7 +24,7 @@ from ..config import EncodeConfig, ModelConfig, TemporalConfig
 from ..errors import StreamcolorError
 from ..media.sinks import FileSink
 from ..pipeline import Pipeline
-from ..runtime import ModelRunner
+from ..runtime import ModelRunner, threads
 from .manifest import file_sha256
 from .packets import PacketWriter
 from .plan import Segment
@@ -165,8 +165,15 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
     target = pathlib.Path(target)
     seg = task.segment
     runner = load_runner(task.model)
+    budget = threads.of(runner)  # the run's thread plan (streamcolor.runtime.threads)
+    if task.encode.threads is None:
+        task = dataclasses.replace(task, encode=dataclasses.replace(
+            task.encode, threads=budget.encoder))
     with SegmentSource(task.input, seg, task.hwaccel) as source:
+        threads.apply(budget, source.video)
         sink = _SegmentSink(target, source, task)
+        threads.log_plan(dataclasses.replace(budget, codec=sink.inner.codec,
+                                             encoder=task.encode.threads))
         try:
             prepared = None if task.guidance is None else prepare_guide(
                 task.guidance, seg, runner, sink.plan, task.input, task.hwaccel)

@@ -36,6 +36,11 @@ class SegmentSource:
         self.info = dataclasses.replace(self._file.info, frames=segment.count)
         self.input_paths = [self.path]
 
+    @property
+    def video(self):
+        """The input's video stream (PyAV)."""
+        return self._file.video
+
     def items(self):
         """Decoded frames from ``warm_pts`` up to (not including) ``end_pts``. If the seek
         lands past ``warm_pts`` (a container without a precise index), seek earlier."""

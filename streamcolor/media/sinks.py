@@ -124,6 +124,8 @@ class FileSink:
             raise EncoderError(f"cannot use encoder {self.codec!r}: {describe(error)}") from error
         stream.codec_context.options = _checked_options(
             stream, self.codec, encoder_options(self.codec, encode, info.rate), encode)
+        if encode.threads is not None and "threads" not in dict(encode.options):
+            stream.codec_context.thread_count = encode.threads  # the run's thread plan
         stream.width, stream.height = info.width, info.height
         stream.pix_fmt = self.plan.encoded
         stream.time_base = stream.codec_context.time_base = info.time_base

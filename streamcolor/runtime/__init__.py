@@ -19,6 +19,7 @@ import numpy as np
 from ..contract import DEFAULT_INPUT_SIZE, ModelContract
 from ..errors import ModelError, ProviderUnavailableError, describe
 from . import libraries, providers
+from . import threads as thread_plan
 from .binding import BoundSession
 from .precision import choose as choose_precision
 from .providers import PROVIDERS, missing_gpu_part, short_name
@@ -119,7 +120,11 @@ class ModelRunner:
 
     def _open(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        # the run's thread budget (:mod:`.threads`); the user's ``threads`` wins
+        self.threads = thread_plan.plan(provider=names[0], threads=threads)
+        options.intra_op_num_threads = self.threads.inference
+        if not self.threads.spin:  # idle pool threads would take the encoder's core
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
         # onnxruntime's raw log lines stay out of the user's way (reasons are ours: see
         # providers.diagnose), unless streamcolor's own logger is at debug level (--debug).
