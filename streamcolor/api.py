@@ -55,13 +55,6 @@ def _warm_runner(model: ModelConfig) -> ModelRunner:
     return runner
 
 
-def _apply_threads(runner: ModelRunner, source) -> thread_plan.ThreadPlan:
-    """The run's thread plan (:mod:`streamcolor.runtime.threads`, made by the runner, where
-    ``ModelConfig.threads`` wins): OpenCV's threads and a file's decoder's."""
-    video = source.video if isinstance(source, FileSource) else None
-    return thread_plan.apply(thread_plan.of(runner), video)
-
-
 def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None):
     if live is None:
         return FileSource(input, start=pipeline.start, duration=pipeline.duration,
@@ -164,17 +157,13 @@ def colorize(
             runner = ModelRunner.for_config(model)
         if live:
             encode = _live_encoding(encode, source.info.rate)
-        budget = _apply_threads(runner, source)
-        if encode.threads is None:
-            encode = dataclasses.replace(encode, threads=budget.encoder)
+        budget, encode = thread_plan.for_run(  # the runner's plan: ModelConfig.threads wins
+            runner, encode, source.video if isinstance(source, FileSource) else None)
         given = _references(references, runner, live)
         sink = open_outputs([str(t) for t in outputs], source, encode, preview=preview)
         try:
-            codecs = getattr(sink, "codecs", None) or [None]
-            own = dict(encode.options).get("threads", "")
-            thread_plan.log_plan(dataclasses.replace(
-                budget, codec=codecs[0], live=bool(live),
-                encoder=int(own) if own.isdigit() else encode.threads))
+            thread_plan.log_run(budget, encode, (getattr(sink, "codecs", None) or [None])[0],
+                                live=bool(live))
             if on_start:
                 on_start(runner, sink)
             keyframes = _keyframes(keyframe_model, keyframe_seconds, runner,

@@ -11,7 +11,7 @@ import av
 import cv2
 import pytest
 
-from streamcolor.api import _apply_threads, colorize_file
+from streamcolor.api import colorize_file
 from streamcolor.config import EncodeConfig, ModelConfig
 from streamcolor.media.sinks import FileSink
 from streamcolor.media.sources import FileSource
@@ -127,7 +127,7 @@ def test_decoder_and_opencv_get_the_plan(monkeypatch, clip, model_path):
     before = cv2.getNumThreads()
     try:
         with FileSource(clip(ClipSpec(frames=2))) as source:
-            assert _apply_threads(runner, source) is runner.threads
+            assert threads.for_run(runner, EncodeConfig(), source.video)[0] is runner.threads
             assert source.video.codec_context.thread_count == runner.threads.decoder == 2
             assert any(isinstance(item, av.VideoFrame) for item in source.items())
         assert cv2.getNumThreads() == runner.threads.opencv

@@ -93,9 +93,12 @@ class Carried:
         return Carried(self.source, motion.carry_picture(self.where), confidence)
 
 
+@functools.lru_cache(maxsize=1)
 def _identity() -> np.ndarray:
-    """The (C, C, 2) map of each pixel to itself."""
-    return np.ascontiguousarray(np.stack(_grid(CARRIED_SIZE, CARRIED_SIZE), axis=-1))
+    """The (C, C, 2) map of each pixel to itself (shared, read-only: a move makes a new map)."""
+    identity = np.ascontiguousarray(np.stack(_grid(CARRIED_SIZE, CARRIED_SIZE), axis=-1))
+    identity.setflags(write=False)
+    return identity
 
 
 def reference_ab(bgr: np.ndarray) -> np.ndarray:

@@ -165,15 +165,11 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
     target = pathlib.Path(target)
     seg = task.segment
     runner = load_runner(task.model)
-    budget = threads.of(runner)  # the run's thread plan (streamcolor.runtime.threads)
-    if task.encode.threads is None:
-        task = dataclasses.replace(task, encode=dataclasses.replace(
-            task.encode, threads=budget.encoder))
     with SegmentSource(task.input, seg, task.hwaccel) as source:
-        threads.apply(budget, source.video)
+        budget, encode = threads.for_run(runner, task.encode, source.video)
+        task = dataclasses.replace(task, encode=encode)
         sink = _SegmentSink(target, source, task)
-        threads.log_plan(dataclasses.replace(budget, codec=sink.inner.codec,
-                                             encoder=task.encode.threads))
+        threads.log_run(budget, encode, sink.inner.codec)
         try:
             prepared = None if task.guidance is None else prepare_guide(
                 task.guidance, seg, runner, sink.plan, task.input, task.hwaccel)

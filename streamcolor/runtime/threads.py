@@ -59,7 +59,8 @@ import dataclasses
 import logging
 import os
 
-__all__ = ["ThreadPlan", "plan", "usable_cores", "of", "apply", "log_plan", "STAGE_THREADS"]
+__all__ = ["ThreadPlan", "plan", "usable_cores", "of", "apply", "for_run", "log_run", "log_plan",
+           "STAGE_THREADS"]
 
 log = logging.getLogger("streamcolor")
 
@@ -161,3 +162,21 @@ def log_plan(plan: ThreadPlan) -> None:
 
 
 _LOGGED: set[ThreadPlan] = set()
+
+
+def for_run(runner, encode, video_stream=None):
+    """A run's start: ``runner``'s plan applied (OpenCV, and the decoder of ``video_stream``
+    where given) and ``encode`` (an :class:`~streamcolor.config.EncodeConfig`) with the plan's
+    encoder threads unless it has its own -> (plan, encode)."""
+    budget = apply(of(runner), video_stream)
+    if encode.threads is None:
+        encode = dataclasses.replace(encode, threads=budget.encoder)
+    return budget, encode
+
+
+def log_run(budget: ThreadPlan, encode, codec: str | None, live: bool = False) -> None:
+    """:func:`log_plan` of the run as it is encoded: ``codec``, and the encoder's threads as
+    ``encode`` sets them (a user's encoder option ``threads`` first)."""
+    own = dict(encode.options).get("threads", "")
+    log_plan(dataclasses.replace(budget, codec=codec, live=live,
+                                 encoder=int(own) if own.isdigit() else encode.threads))
