@@ -13,10 +13,17 @@ measured side by side in one process, one after the other:
 - (d) the model alone at the pipeline's batch size
   (:func:`streamcolor.diagnostics.bench.model_only_fps`);
 - the limit 1 / (t_encode + t_model) and the share of it (a) and (b) reach;
+- (e) the encoder as the issue measured it: FFmpeg's command line decoding (a)'s output and
+  encoding it again with the same encoder settings (FFmpeg's own threads), to a file; the
+  limit with decode 1 / (t_(e) + t_model), the issue's definition, and the shares of it;
+- (f) as (a) with the colour of the source's first frame given as a reference (the bundled
+  model is guided: the reference is carried along the motion), and what the reference and
+  the stabilizer cost per frame in wall time ((f) against (a), (a) against (b));
 - a per-stage profile, each part alone on the same frames: decode (the pipeline's
   :class:`FileSource`), luma -> model input, the model (per frame of a batch of 8), the
   stabilizer, ab -> chroma planes, frame building (``colorize_frame`` less its chroma planes),
-  encode; beside the pipeline's own busy time per stage in (a) and (b). Parts that run on
+  encode, each with the process's CPU time (all threads) per frame; beside the pipeline's
+  own busy time per stage in (a) and (b) and its CPU time per frame. Parts that run on
   one thread are medians of per-frame (or per-batch / 8) ``perf_counter`` times; decode and
   encode, which FFmpeg pipelines across calls and threads, are their total over the frames;
 - the threads of each part: onnxruntime's intra-op setting, the threads the process gains
@@ -37,6 +44,7 @@ import os
 import pathlib
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -57,6 +65,8 @@ from streamcolor.media.encoders import encoder_options  # noqa: E402
 from streamcolor.media.frames import colorize_frame, plan_formats, plane_array, plane_spec  # noqa: E402
 from streamcolor.media.sources import FileSource  # noqa: E402
 from streamcolor.runtime import ModelRunner  # noqa: E402
+from streamcolor.runtime.threads import apply as apply_threads  # noqa: E402
+from streamcolor.runtime.threads import of as threads_of  # noqa: E402
 
 DATASETS = pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets"
 SOURCE = DATASETS / "video" / "clips" / "sam2_04_coffee.mp4"
@@ -147,94 +157,147 @@ def grey_clip(source: pathlib.Path, path: pathlib.Path, size: tuple[int, int],
     return path
 
 
+def first_colour(source: pathlib.Path, size: tuple[int, int]) -> np.ndarray:
+    """The source's first frame in colour (BGR, resized to ``size``): a reference picture."""
+    with av.open(str(source)) as src:
+        picture = next(src.decode(video=0)).to_ndarray(format="bgr24")
+    return cv2.resize(picture, size, interpolation=cv2.INTER_AREA)
+
+
 def end_to_end(clip: pathlib.Path, out: pathlib.Path, encode: EncodeConfig,
-               temporal: bool) -> dict:
+               temporal: bool, keep: bool = False, references: dict | None = None) -> dict:
     summary, others = quietly(lambda: colorize_file(
         clip, out, model=ModelConfig(provider="cpu"), encode=encode,
-        temporal=TemporalConfig(enabled=temporal)))
-    out.unlink(missing_ok=True)
+        temporal=TemporalConfig(enabled=temporal), references=references))
+    if not keep:
+        out.unlink(missing_ok=True)
     return {"fps": summary.fps, "frames": summary.frames, "seconds": summary.seconds,
             "cpu_percent": others.own_percent, "others_cpu_percent": others.percent,
+            "cpu_ms": others.own_percent * 10 / summary.fps,
             "stage_ms": {k: 1000 * v / summary.frames for k, v in summary.stage_seconds.items()}}
 
 
-def median_ms(times: list[float]) -> float:
-    return 1000 * statistics.median(times)
+def transcode_fps(colorized: pathlib.Path, encode: EncodeConfig, tmp: pathlib.Path) -> dict:
+    """The issue's own measure of the encoder: the FFmpeg command line decoding the colorized
+    output and encoding it again with the same encoder settings (FFmpeg's default threads),
+    to a file; fps over the frames, and FFmpeg's CPU time per frame."""
+    options = encoder_options("libx264", encode, None)
+    out = tmp / "transcoded.mkv"
+    command = ["ffmpeg", "-v", "error", "-nostdin", "-y", "-i", str(colorized), "-an",
+               "-c:v", "libx264", *(arg for k, v in options.items() for arg in (f"-{k}", v)),
+               str(out)]
+    with av.open(str(colorized)) as probe:
+        frames = probe.streams.video[0].frames or sum(1 for _ in probe.decode(video=0))
+
+    def run() -> tuple[float, float]:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        subprocess.run(command, check=True)
+        seconds = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        return seconds, cpu
+
+    (seconds, cpu), others = quietly(run)
+    out.unlink(missing_ok=True)
+    return {"fps": frames / seconds, "cpu_ms": 1000 * cpu / frames, "command": command,
+            "others_cpu_percent": others.percent}
+
+
+class Part:
+    """Wall (per-call ``perf_counter`` times) and process CPU seconds of one part, over its
+    calls: ``with part: ...`` around each call; ``cpu_ms`` is CPU per item, all threads."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+        self.cpu = 0.0
+
+    def __enter__(self) -> Part:
+        self._wall, self._cpu = time.perf_counter(), own_seconds()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.times.append(time.perf_counter() - self._wall)
+        self.cpu += own_seconds() - self._cpu
+
+    def median_ms(self, per: int = 1) -> float:
+        return 1000 * statistics.median(self.times) / per
+
+    def cpu_ms(self, items: int) -> float:
+        return 1000 * self.cpu / items
 
 
 def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
             tmp: pathlib.Path) -> dict:
     """Each part alone on the clip's frames; the colorized frames' encode last."""
     threads: dict[str, int] = {}
+    parts = {name: Part() for name in ("decode", "model_input", "batch_stack", "model",
+                                        "stabilizer", "chroma_planes", "colorize_frame",
+                                        "encode")}
     # decode: the pipeline's own source (threaded FFmpeg decoder, working-format conversion)
     base = threads_now()
-    with FileSource(clip) as source:
-        frames, started = [], time.perf_counter()
+    with parts["decode"], FileSource(clip) as source:
+        frames = []
         for item in source.items():
             if isinstance(item, av.VideoFrame):
                 frames.append(item)
                 threads.setdefault("decoder (gained while decoding)", threads_now() - base)
-        decode = (time.perf_counter() - started) / len(frames)
         rate = source.info.rate
+    count = len(frames)
     plan = plan_formats(frames[0].format.name, None, encoder="libx264")
     size = runner.input_size
 
     spec = plane_spec(frames[0], plan)
-    pictures, times = [], []
+    pictures = []
     for frame in frames:
-        started = time.perf_counter()
-        pictures.append(model_input(plane_array(frame.planes[0], spec.dtype), size, spec))
-        times.append(time.perf_counter() - started)
-    to_input = median_ms(times)
+        with parts["model_input"]:
+            pictures.append(model_input(plane_array(frame.planes[0], spec.dtype), size, spec))
 
-    batches, stack_times = [], []
+    batches = []
     for i in range(0, len(pictures), BATCH):
-        started = time.perf_counter()
-        batches.append(np.stack(pictures[i:i + BATCH])[:, None])
-        stack_times.append((time.perf_counter() - started) / len(pictures[i:i + BATCH]))
+        with parts["batch_stack"]:
+            batches.append(np.stack(pictures[i:i + BATCH])[:, None])
     runner.run(batches[0])
-    abs_, times = [], []
+    abs_ = []
     for batch in batches:
-        started = time.perf_counter()
-        abs_.append(runner.run(batch))
-        times.append((time.perf_counter() - started) / len(batch))
-    model = median_ms(times)
+        with parts["model"]:
+            abs_.append(runner.run(batch))
 
-    stabilizer, stabilized, times = Stabilizer(TemporalConfig()), [], []
+    stabilizer, stabilized = Stabilizer(TemporalConfig()), []
     for batch, ab in zip(batches, abs_, strict=True):
-        started = time.perf_counter()
-        stabilized.extend(stabilizer(batch, ab))
-        times.append((time.perf_counter() - started) / len(batch))
-    stabilize = median_ms(times)
+        with parts["stabilizer"]:
+            stabilized.extend(stabilizer(batch, ab))
 
-    times = []
     for frame, ab in zip(frames, stabilized, strict=True):
         luma = plane_array(frame.planes[0], spec.dtype)
         shape = (frame.planes[1].height, frame.planes[1].width)
-        started = time.perf_counter()
-        chroma_planes(luma, ab, shape, spec)
-        times.append(time.perf_counter() - started)
-    chroma = median_ms(times)
+        with parts["chroma_planes"]:
+            chroma_planes(luma, ab, shape, spec)
 
-    coloured, times = [], []
+    coloured = []
     for frame, ab in zip(frames, stabilized, strict=True):
-        started = time.perf_counter()
-        coloured.append(colorize_frame(frame, ab, plan))
-        times.append(time.perf_counter() - started)
-    build = median_ms(times)
+        with parts["colorize_frame"]:
+            coloured.append(colorize_frame(frame, ab, plan))
 
     base = threads_now()
     counted: list[int] = []
     out_path = tmp / "encode_only.mkv"
     probe = _CountingList(coloured, lambda: counted.append(threads_now() - base))
-    encode_fps = encode_frames_fps(probe, encode, out_path, rate)
+    with parts["encode"]:
+        encode_fps = encode_frames_fps(probe, encode, out_path, rate)
     out_path.unlink(missing_ok=True)
     threads["x264 encoder (gained while encoding)"] = max(counted, default=0)
-    return {"frames": len(frames), "decode_ms": 1000 * decode,
-            "model_input_ms": to_input, "batch_stack_ms": 1000 * statistics.median(stack_times),
-            "model_ms": model, "stabilizer_ms": stabilize, "chroma_planes_ms": chroma,
-            "colorize_frame_ms": build, "frame_building_ms": build - chroma,
+    build = parts["colorize_frame"].median_ms()
+    chroma = parts["chroma_planes"].median_ms()
+    return {"frames": count, "decode_ms": 1000 * parts["decode"].times[0] / count,
+            "model_input_ms": parts["model_input"].median_ms(),
+            "batch_stack_ms": parts["batch_stack"].median_ms(BATCH),
+            "model_ms": parts["model"].median_ms(BATCH),
+            "stabilizer_ms": parts["stabilizer"].median_ms(BATCH),
+            "chroma_planes_ms": chroma, "colorize_frame_ms": build,
+            "frame_building_ms": build - chroma,
             "encode_ms": 1000 / encode_fps, "encode_fps": encode_fps,
+            "cpu_ms": {name: part.cpu_ms(count) for name, part in parts.items()},
             "cuts": stabilizer.cuts, "threads": threads,
             "encoder_options": encoder_options("libx264", encode, rate),
             "pix_fmt": coloured[0].format.name}
@@ -260,13 +323,14 @@ def measure(args: argparse.Namespace) -> dict:
     runner = ModelRunner.for_config(ModelConfig(provider="cpu"))
     runner.run(np.full((BATCH, 1, runner.input_size, runner.input_size), 50, np.float32))
     ort_threads = threads_now() - base
+    apply_threads(threads_of(runner))  # the parts alone get the run's OpenCV threads too
     model_fps, others = quietly(lambda: model_only_fps(runner, BATCH, seconds=3.0))
     result = {
         "cpu": cpu_model(), "cpus_usable": len(os.sched_getaffinity(0)),
         "model": pathlib.Path(runner.path).name, "precision": runner.precision,
         "input_size": runner.input_size, "batch": BATCH,
         "encoder": f"libx264 {encoder_options('libx264', encode, None)}",
-        "onnxruntime_intra_op_threads_setting": ModelConfig().threads,
+        "thread_plan": threads_of(runner).describe(),
         "onnxruntime_threads_gained": ort_threads, "cv2_threads": cv2.getNumThreads(),
         "model_fps": model_fps, "model_others_cpu_percent": others.percent, "resolutions": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -277,15 +341,24 @@ def measure(args: argparse.Namespace) -> dict:
             clip = grey_clip(args.source, tmp / f"grey_{name}.mp4", SIZES[name], frames)
             parts, others = quietly(functools.partial(profile, clip, runner, encode, tmp))
             parts["others_cpu_percent"] = others.percent
-            on = end_to_end(clip, tmp / "out.mkv", encode, temporal=True)
+            on = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, keep=True)
+            transcode = transcode_fps(tmp / "out.mkv", encode, tmp)
+            (tmp / "out.mkv").unlink()
             off = end_to_end(clip, tmp / "out.mkv", encode, temporal=False)
+            guided = end_to_end(clip, tmp / "out.mkv", encode, temporal=True,
+                                references={0: first_colour(args.source, SIZES[name])})
             limit = limit_fps(parts["encode_fps"], model_fps)
+            issue_limit = limit_fps(transcode["fps"], model_fps)
             result["resolutions"][name] = {
                 "size": SIZES[name], "profile": parts, "temporal_on": on, "temporal_off": off,
-                "limit_fps": limit, "on_vs_limit": on["fps"] / limit,
-                "off_vs_limit": off["fps"] / limit}
+                "reference": guided,
+                "transcode": transcode, "limit_fps": limit, "on_vs_limit": on["fps"] / limit,
+                "off_vs_limit": off["fps"] / limit, "issue_limit_fps": issue_limit,
+                "on_vs_issue_limit": on["fps"] / issue_limit,
+                "off_vs_issue_limit": off["fps"] / issue_limit}
             print(f"{name}: e2e {on['fps']:.1f} / {off['fps']:.1f} fps, encode "
-                  f"{parts['encode_fps']:.1f}, model {model_fps:.1f}, limit {limit:.1f}",
+                  f"{parts['encode_fps']:.1f}, transcode {transcode['fps']:.1f}, model "
+                  f"{model_fps:.1f}, limit {limit:.1f} (with decode {issue_limit:.1f})",
                   file=sys.stderr, flush=True)
     return result
 
@@ -310,14 +383,28 @@ def table(result: dict) -> str:
     row("limit 1/(t_enc + t_model) (fps)", lambda r: f"{r['limit_fps']:.1f}")
     row("**(a) / limit**", lambda r: f"**{r['on_vs_limit']:.2f}**")
     row("**(b) / limit**", lambda r: f"**{r['off_vs_limit']:.2f}**")
+    row("(e) FFmpeg transcode of (a)'s output, same encoder (fps)",
+        lambda r: f"{r['transcode']['fps']:.1f}")
+    row("limit with decode, the issue's: 1/(t_(e) + t_model) (fps)",
+        lambda r: f"{r['issue_limit_fps']:.1f}")
+    row("**(a) / limit with decode**", lambda r: f"**{r['on_vs_issue_limit']:.2f}**")
+    row("**(b) / limit with decode**", lambda r: f"**{r['off_vs_issue_limit']:.2f}**")
+    row("(f) as (a), with frame 0's colour as a reference carried (fps)",
+        lambda r: f"{r['reference']['fps']:.1f}")
+    row("the reference's cost: 1000/(f) - 1000/(a) (ms per frame)",
+        lambda r: f"{1000 / r['reference']['fps'] - 1000 / r['temporal_on']['fps']:.2f}")
+    row("the stabilizer's cost: 1000/(a) - 1000/(b) (ms per frame)",
+        lambda r: f"{1000 / r['temporal_on']['fps'] - 1000 / r['temporal_off']['fps']:.2f}")
     row("CPU % during (a) / (b)", lambda r: f"{r['temporal_on']['cpu_percent']:.0f} / "
         f"{r['temporal_off']['cpu_percent']:.0f}")
+    row("CPU ms per frame, (a) / (b) / (e)", lambda r: f"{r['temporal_on']['cpu_ms']:.1f} / "
+        f"{r['temporal_off']['cpu_ms']:.1f} / {r['transcode']['cpu_ms']:.1f}")
     row("other processes' CPU % during (a) / (b) / profile",
         lambda r: f"{r['temporal_on']['others_cpu_percent']:.0f} / "
         f"{r['temporal_off']['others_cpu_percent']:.0f} / "
         f"{r['profile']['others_cpu_percent']:.0f}")
-    rows += ["", "Per frame, each part alone on the same frames (ms; decode and encode: total / "
-             "frames; others: medians):", "",
+    rows += ["", "Per frame, each part alone on the same frames: wall ms (decode and encode: "
+             "total / frames; others: medians) / CPU ms (all threads, total / frames):", "",
              "| part | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     parts = [("decode (FileSource, threaded)", "decode_ms"),
              ("luma -> model input (model_input)", "model_input_ms"),
@@ -327,9 +414,21 @@ def table(result: dict) -> str:
              ("ab -> chroma planes (chroma_planes)", "chroma_planes_ms"),
              ("frame building (colorize_frame less chroma_planes)", "frame_building_ms"),
              ("encode (libx264, threaded)", "encode_ms")]
+    cpu_keys = {"decode_ms": "decode", "model_input_ms": "model_input",
+                "batch_stack_ms": "batch_stack", "model_ms": "model",
+                "stabilizer_ms": "stabilizer", "chroma_planes_ms": "chroma_planes",
+                "encode_ms": "encode"}
+
+    def cpu(r: dict, key: str) -> float:
+        cpu_ms = r["profile"]["cpu_ms"]
+        if key == "frame_building_ms":
+            return cpu_ms["colorize_frame"] - cpu_ms["chroma_planes"]
+        return cpu_ms[cpu_keys[key]]
+
     for label, key in parts:
-        row(label, lambda r, key=key: f"{r['profile'][key]:.2f}")
-    row("sum of parts", lambda r: f"{sum(r['profile'][k] for _, k in parts):.2f}")
+        row(label, lambda r, key=key: f"{r['profile'][key]:.2f} / {cpu(r, key):.2f}")
+    row("sum of parts", lambda r: f"{sum(r['profile'][k] for _, k in parts):.2f} / "
+        f"{sum(cpu(r, k) for _, k in parts):.2f}")
     row("1000 / (a) fps: wall per frame, stabilizer on",
         lambda r: f"{1000 / r['temporal_on']['fps']:.2f}")
     row("1000 / (b) fps: wall per frame, stabilizer off",
@@ -343,12 +442,10 @@ def table(result: dict) -> str:
     row("sum of busy", lambda r: f"{sum(r['temporal_on']['stage_ms'].values()):.2f} / "
         f"{sum(r['temporal_off']['stage_ms'].values()):.2f}")
     first = result["resolutions"][names[0]]["profile"]["threads"] if names else {}
-    rows += ["", f"Threads: onnxruntime intra_op_num_threads = "
-             f"{result['onnxruntime_intra_op_threads_setting']} (its default: one per physical "
-             f"core), the session added {result['onnxruntime_threads_gained']} threads; "
+    rows += ["", f"Threads of (a) and (b), the run's plan: {result['thread_plan']}. Parts alone: "
+             f"the model session added {result['onnxruntime_threads_gained']} threads; "
              + "; ".join(f"{k}: {v}" for k, v in first.items())
-             + f"; cv2.getNumThreads() = {result['cv2_threads']}; plus the pipeline's 5 stage "
-             "threads and the caller's."]
+             + f"; cv2.getNumThreads() = {result['cv2_threads']}."]
     return "\n".join(rows)
 
 

@@ -90,3 +90,63 @@ def test_gray_rgb_and_rgb_adapters_round_trip():
     red[:, 0] = 1.0
     a, b = rgb_to_ab(red)[0, :, 0, 0]
     assert a > 70 and b > 50  # sRGB red is a* ~80, b* ~67
+
+
+def _reference_chroma(luma, ab, shape, spec):
+    """Today's chroma, written out plainly in float64: whole planes, no bands, no buffers."""
+    height, width = shape
+    if luma.shape != shape:
+        luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
+    a, b = (cv2.resize(np.ascontiguousarray(p, np.float32), (width, height),
+                       interpolation=cv2.INTER_LINEAR) for p in ab)
+    lab = np.dstack([lightness_lut(spec)[luma], a, b]).astype(np.float32)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB).astype(np.float64)
+    kr, kb = spec.kr_kb
+    y = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
+    cb, cr = (rgb[..., 2] - y) / (2 * (1 - kb)), (rgb[..., 0] - y) / (2 * (1 - kr))
+    step = 1 << (spec.bits - 8)
+    scale, mid = ((spec.max_code, 1 << (spec.bits - 1)) if spec.full_range
+                  else (224 * step, 128 * step))
+    low, high = spec.chroma_limits()
+    return [np.clip(np.floor(c * scale + mid + 0.5), low, high).astype(spec.dtype)
+            for c in (cb, cr)]
+
+
+@pytest.mark.parametrize("bits, full, shape, chroma", [
+    (8, False, (720, 1280), (360, 640)),   # 4:2:0, five full bands and a part
+    (8, True, (301, 199), (301, 199)),     # 4:4:4, odd sizes
+    (10, False, (270, 482), (135, 241)),   # 10 bits, a band and a part
+])
+def test_chroma_in_bands_is_the_whole_picture_colour(bits, full, shape, chroma):
+    """Chroma is made in bands of rows on reused buffers; every band, the last partial one
+    included, gives the colour the whole-picture formula gives, within one code value."""
+    rng = np.random.default_rng(bits + shape[0])
+    spec = PlaneSpec(bits=bits, full_range=full, kr_kb=(0.2126, 0.0722))
+    luma = cv2.GaussianBlur(rng.integers(0, spec.max_code + 1, shape).astype(spec.dtype),
+                            (0, 0), 2)
+    ab = rng.normal(0, 35, (2, 56, 56)).astype(np.float32)
+    got = chroma_planes(luma, ab, chroma, spec)
+    for mine, expected in zip(got, _reference_chroma(luma, ab, chroma, spec), strict=True):
+        assert mine.shape == chroma and mine.dtype == spec.dtype
+        difference = np.abs(mine.astype(np.int64) - expected)
+        assert difference.max() <= 1
+        assert (difference > 0).mean() < 1e-3  # float rounding at .5, not a shifted band
+
+
+def test_chroma_buffers_are_per_thread_and_per_width():
+    """Pictures of other widths in between, and other threads at the same time, do not change
+    a picture's chroma (each thread's buffers are its own, remade for a new width)."""
+    import concurrent.futures
+
+    rng = np.random.default_rng(5)
+    spec = PlaneSpec(bits=8)
+    jobs = [(rng.integers(0, 256, (h, w)).astype(np.uint8),
+             rng.normal(0, 40, (2, 14, 14)).astype(np.float32), (h // 2, w // 2))
+            for h, w in ((260, 320), (200, 180), (130, 320), (260, 320))]
+    alone = [_reference_chroma(luma, ab, shape, spec) for luma, ab, shape in jobs]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: chroma_planes(job[0], job[1], job[2], spec),
+                                 jobs * 8))
+    for i, planes in enumerate(together):
+        for mine, expected in zip(planes, alone[i % len(jobs)], strict=True):
+            assert np.abs(mine.astype(int) - expected).max() <= 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 
 import cv2
 import numpy as np
@@ -116,6 +117,9 @@ def model_input(luma: np.ndarray, size: int, spec: PlaneSpec) -> np.ndarray:
     return np.take(lightness_lut(spec), small, mode="clip")
 
 
+BAND_ROWS = 64  # rows of chroma done at a time: a band's float work stays in the CPU's cache
+
+
 def chroma_planes(
     luma: np.ndarray, ab: np.ndarray, chroma_shape: tuple[int, int], spec: PlaneSpec
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -123,33 +127,73 @@ def chroma_planes(
 
     The colour is the Lab colour (L* of the luma, the model's a*b*) converted to R'G'B' and
     then to Cb/Cr with the stream's matrix and range; luma itself is left to the caller.
+    The pixel work runs in bands of :data:`BAND_ROWS` rows, on buffers reused from frame to
+    frame (per thread): a 720p frame's intermediates would be 10 MB of fresh memory a frame.
     """
     height, width = chroma_shape
     if luma.shape != chroma_shape:
         luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
     a_up, b_up = (cv2.resize(np.ascontiguousarray(plane, dtype=np.float32), (width, height),
                              interpolation=cv2.INTER_LINEAR) for plane in ab)
-    return chroma_codes(luma, a_up, b_up, spec)
+    cb, cr = np.empty(chroma_shape, spec.dtype), np.empty(chroma_shape, spec.dtype)
+    for top in range(0, height, BAND_ROWS):
+        rows = slice(top, min(top + BAND_ROWS, height))
+        chroma_codes(luma[rows], a_up[rows], b_up[rows], spec, out=(cb[rows], cr[rows]))
+    return cb, cr
 
 
 def chroma_codes(
-    luma: np.ndarray, a: np.ndarray, b: np.ndarray, spec: PlaneSpec
+    luma: np.ndarray, a: np.ndarray, b: np.ndarray, spec: PlaneSpec,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cb and Cr code planes from a luma plane and float32 a*, b* planes of the same shape.
+    """Cb and Cr code planes from a luma plane and float32 a*, b* planes of the same shape
+    (into ``out`` where given).
 
     The pixel-wise second half of :func:`chroma_planes`, so a picture can be done in row bands.
     """
-    lightness = _lightness(luma, spec)
-    rgb = cv2.cvtColor(cv2.merge([lightness, a, b]), cv2.COLOR_Lab2RGB)
-    cbcr = cv2.transform(rgb, _chroma_matrix(spec))
+    height, width = luma.shape
+    work = _workspace(height, width)
+    lab = cv2.merge([_lightness(luma, spec), a, b], dst=work.lab)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB, dst=work.rgb)
+    # Cb, Cr and Cr again: OpenCV's transform has a vectorized path for three outputs, and
+    # none for two (ten times slower); the values differ by float rounding (< 1e-4 code).
+    cbcr = cv2.transform(rgb, _chroma_matrix(spec), dst=work.cbcr)
     low, high = spec.chroma_limits()
     np.clip(cbcr, low, high, out=cbcr)
+    if out is None:
+        out = np.empty(luma.shape, spec.dtype), np.empty(luma.shape, spec.dtype)
     if spec.bits <= 8:
-        codes = cv2.convertScaleAbs(cbcr)  # rounds to nearest; values are already in range
+        codes = cv2.convertScaleAbs(cbcr, dst=work.codes)  # rounds to nearest; in range
+        out[0][:], out[1][:] = codes[..., 0], codes[..., 1]
     else:
-        codes = (cbcr + 0.5).astype(spec.dtype)
-    cb, cr = cv2.split(codes)
-    return cb, cr
+        np.add(cbcr[..., 0], 0.5, out=out[0], casting="unsafe")  # truncates: rounds up at .5
+        np.add(cbcr[..., 1], 0.5, out=out[1], casting="unsafe")
+    return out
+
+
+@dataclasses.dataclass
+class _Workspace:
+    lab: np.ndarray
+    rgb: np.ndarray
+    cbcr: np.ndarray
+    codes: np.ndarray
+
+
+_WORKSPACES = threading.local()
+
+
+def _workspace(height: int, width: int) -> _Workspace:
+    """This thread's buffers for a band of ``height`` x ``width`` (views of the largest made)."""
+    held = getattr(_WORKSPACES, "held", None)
+    if held is None or held.lab.shape[0] < height or held.lab.shape[1] != width:
+        rows = max(height, held.lab.shape[0] if held is not None and
+                   held.lab.shape[1] == width else 0)
+        floats = (rows, width, 3)
+        held = _Workspace(np.empty(floats, np.float32), np.empty(floats, np.float32),
+                          np.empty(floats, np.float32), np.empty(floats, np.uint8))
+        _WORKSPACES.held = held
+    return _Workspace(held.lab[:height], held.rgb[:height], held.cbcr[:height],
+                      held.codes[:height])
 
 
 def _lightness(luma: np.ndarray, spec: PlaneSpec) -> np.ndarray:
@@ -189,7 +233,9 @@ def ab_rows(columns: np.ndarray, height: int, top: int,
 
 @functools.lru_cache(maxsize=16)
 def _chroma_matrix(spec: PlaneSpec) -> np.ndarray:
-    return spec.chroma_matrix()
+    """The 3x4 matrix to (Cb, Cr, Cr) (see :func:`chroma_codes`)."""
+    matrix = spec.chroma_matrix()
+    return np.ascontiguousarray(np.vstack([matrix, matrix[1:]]))
 
 
 def lightness_to_gray_rgb(lightness: np.ndarray) -> np.ndarray:

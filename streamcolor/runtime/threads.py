@@ -59,6 +59,8 @@ import dataclasses
 import logging
 import os
 
+from . import memory
+
 __all__ = ["ThreadPlan", "plan", "usable_cores", "of", "apply", "for_run", "log_run", "log_plan",
            "STAGE_THREADS"]
 
@@ -167,7 +169,9 @@ _LOGGED: set[ThreadPlan] = set()
 def for_run(runner, encode, video_stream=None):
     """A run's start: ``runner``'s plan applied (OpenCV, and the decoder of ``video_stream``
     where given) and ``encode`` (an :class:`~streamcolor.config.EncodeConfig`) with the plan's
-    encoder threads unless it has its own -> (plan, encode)."""
+    encoder threads unless it has its own -> (plan, encode). The allocator keeps freed
+    picture buffers from here on (:func:`.memory.keep_freed_buffers`)."""
+    memory.keep_freed_buffers()
     budget = apply(of(runner), video_stream)
     if encode.threads is None:
         encode = dataclasses.replace(encode, threads=budget.encoder)
