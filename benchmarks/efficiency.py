@@ -229,7 +229,8 @@ class Part:
 
 def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
             tmp: pathlib.Path) -> dict:
-    """Each part alone on the clip's frames; the colorized frames' encode last."""
+    """Each part alone on the clip's frames; the colorized frames' encode last. -> (the
+    figures, the colorized frames)."""
     threads: dict[str, int] = {}
     parts = {name: Part() for name in ("decode", "model_input", "batch_stack", "model",
                                         "stabilizer", "chroma_planes", "colorize_frame",
@@ -300,7 +301,7 @@ def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
             "cpu_ms": {name: part.cpu_ms(count) for name, part in parts.items()},
             "cuts": stabilizer.cuts, "threads": threads,
             "encoder_options": encoder_options("libx264", encode, rate),
-            "pix_fmt": coloured[0].format.name}
+            "pix_fmt": coloured[0].format.name, "rate": rate}, coloured
 
 
 class _CountingList(list):
@@ -339,27 +340,68 @@ def measure(args: argparse.Namespace) -> dict:
             if frames <= 0:
                 continue
             clip = grey_clip(args.source, tmp / f"grey_{name}.mp4", SIZES[name], frames)
-            parts, others = quietly(functools.partial(profile, clip, runner, encode, tmp))
+            (parts, coloured), others = quietly(functools.partial(profile, clip, runner,
+                                                                  encode, tmp))
             parts["others_cpu_percent"] = others.percent
-            on = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, keep=True)
-            transcode = transcode_fps(tmp / "out.mkv", encode, tmp)
-            (tmp / "out.mkv").unlink()
-            off = end_to_end(clip, tmp / "out.mkv", encode, temporal=False)
-            guided = end_to_end(clip, tmp / "out.mkv", encode, temporal=True,
-                                references={0: first_colour(args.source, SIZES[name])})
-            limit = limit_fps(parts["encode_fps"], model_fps)
-            issue_limit = limit_fps(transcode["fps"], model_fps)
-            result["resolutions"][name] = {
-                "size": SIZES[name], "profile": parts, "temporal_on": on, "temporal_off": off,
-                "reference": guided,
-                "transcode": transcode, "limit_fps": limit, "on_vs_limit": on["fps"] / limit,
-                "off_vs_limit": off["fps"] / limit, "issue_limit_fps": issue_limit,
-                "on_vs_issue_limit": on["fps"] / issue_limit,
-                "off_vs_issue_limit": off["fps"] / issue_limit}
-            print(f"{name}: e2e {on['fps']:.1f} / {off['fps']:.1f} fps, encode "
-                  f"{parts['encode_fps']:.1f}, transcode {transcode['fps']:.1f}, model "
-                  f"{model_fps:.1f}, limit {limit:.1f} (with decode {issue_limit:.1f})",
-                  file=sys.stderr, flush=True)
+            reference = {0: first_colour(args.source, SIZES[name])}
+            rounds = []
+            for number in range(args.rounds):
+                rounds.append(one_round(clip, coloured, runner, encode, tmp, reference,
+                                        parts["rate"]))
+                print(f"{name} round {number + 1}: " + ", ".join(
+                    f"{k} {v:.2f}" for k, v in rounds[-1]["ratios"].items()),
+                    file=sys.stderr, flush=True)
+            result["resolutions"][name] = summarize(rounds, parts, SIZES[name])
+            del coloured
+    return result
+
+
+def one_round(clip: pathlib.Path, coloured: list, runner: ModelRunner, encode: EncodeConfig,
+              tmp: pathlib.Path, reference: dict, rate) -> dict:
+    """(a), (e), (b), (f), (c) and (d) once each, one after the other, and their ratios."""
+    on = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, keep=True)
+    transcode = transcode_fps(tmp / "out.mkv", encode, tmp)
+    (tmp / "out.mkv").unlink()
+    off = end_to_end(clip, tmp / "out.mkv", encode, temporal=False)
+    guided = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, references=reference)
+    encode_fps, _ = quietly(lambda: encode_frames_fps(coloured, encode, tmp / "enc.mkv", rate))
+    (tmp / "enc.mkv").unlink(missing_ok=True)
+    model_fps, _ = quietly(lambda: model_only_fps(runner, BATCH, seconds=3.0))
+    limit, issue_limit = limit_fps(encode_fps, model_fps), limit_fps(transcode["fps"], model_fps)
+    return {"temporal_on": on, "temporal_off": off, "reference": guided, "transcode": transcode,
+            "encode_fps": encode_fps, "model_fps": model_fps, "limit_fps": limit,
+            "issue_limit_fps": issue_limit,
+            "ratios": {"on_vs_limit": on["fps"] / limit, "off_vs_limit": off["fps"] / limit,
+                       "on_vs_issue_limit": on["fps"] / issue_limit,
+                       "off_vs_issue_limit": off["fps"] / issue_limit}}
+
+
+def summarize(rounds: list[dict], parts: dict, size) -> dict:
+    """Medians over the rounds: of each figure, and of each round's own ratios (each ratio
+    compares figures measured minutes apart at most); the runs of the median round of (a)
+    give the CPU and stage figures."""
+    def median(get) -> float:
+        return statistics.median(get(r) for r in rounds)
+
+    def middle(key: str) -> dict:
+        ordered = sorted(rounds, key=lambda r: r[key]["fps"])
+        run = dict(ordered[len(ordered) // 2][key])
+        run["fps"] = median(lambda r: r[key]["fps"])
+        run["others_cpu_percent"] = max(r[key]["others_cpu_percent"] for r in rounds)
+        return run
+
+    result = {"size": size, "profile": parts, "rounds": len(rounds),
+              "temporal_on": middle("temporal_on"), "temporal_off": middle("temporal_off"),
+              "reference": middle("reference"), "transcode": middle("transcode"),
+              "encode_fps": median(lambda r: r["encode_fps"]),
+              "model_fps": median(lambda r: r["model_fps"]),
+              "limit_fps": median(lambda r: r["limit_fps"]),
+              "issue_limit_fps": median(lambda r: r["issue_limit_fps"]),
+              "all_rounds": [{k: v for k, v in r.items()} for r in rounds]}
+    for key in rounds[0]["ratios"]:
+        values = [r["ratios"][key] for r in rounds]
+        result[key] = statistics.median(values)
+        result[key + "_range"] = (min(values), max(values))
     return result
 
 
@@ -378,17 +420,22 @@ def table(result: dict) -> str:
     row("frames", lambda r: str(r["profile"]["frames"]))
     row("(a) end to end, stabilizer on (fps)", lambda r: f"{r['temporal_on']['fps']:.1f}")
     row("(b) end to end, stabilizer off (fps)", lambda r: f"{r['temporal_off']['fps']:.1f}")
-    row("(c) encode alone (fps)", lambda r: f"{r['profile']['encode_fps']:.1f}")
-    row(f"(d) model alone, batch {result['batch']} (fps)", lambda r: f"{result['model_fps']:.1f}")
+    row("rounds (figures are medians over them)", lambda r: str(r["rounds"]))
+    row("(c) encode alone (fps)", lambda r: f"{r['encode_fps']:.1f}")
+    row(f"(d) model alone, batch {result['batch']} (fps)", lambda r: f"{r['model_fps']:.1f}")
     row("limit 1/(t_enc + t_model) (fps)", lambda r: f"{r['limit_fps']:.1f}")
-    row("**(a) / limit**", lambda r: f"**{r['on_vs_limit']:.2f}**")
-    row("**(b) / limit**", lambda r: f"**{r['off_vs_limit']:.2f}**")
+    def ratio_row(label: str, key: str) -> None:
+        row(f"**{label}** (lowest-highest round)", lambda r: f"**{r[key]:.2f}** "
+            f"({r[key + '_range'][0]:.2f}-{r[key + '_range'][1]:.2f})")
+
+    ratio_row("(a) / limit", "on_vs_limit")
+    ratio_row("(b) / limit", "off_vs_limit")
     row("(e) FFmpeg transcode of (a)'s output, same encoder (fps)",
         lambda r: f"{r['transcode']['fps']:.1f}")
     row("limit with decode, the issue's: 1/(t_(e) + t_model) (fps)",
         lambda r: f"{r['issue_limit_fps']:.1f}")
-    row("**(a) / limit with decode**", lambda r: f"**{r['on_vs_issue_limit']:.2f}**")
-    row("**(b) / limit with decode**", lambda r: f"**{r['off_vs_issue_limit']:.2f}**")
+    ratio_row("(a) / limit with decode", "on_vs_issue_limit")
+    ratio_row("(b) / limit with decode", "off_vs_issue_limit")
     row("(f) as (a), with frame 0's colour as a reference carried (fps)",
         lambda r: f"{r['reference']['fps']:.1f}")
     row("the reference's cost: 1000/(f) - 1000/(a) (ms per frame)",
@@ -463,6 +510,8 @@ def main() -> int:
     parser.add_argument("--tries", type=int, default=1,
                         help="measure again (up to this many times) when other processes "
                         "took over 20%% CPU meanwhile")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="repeat (a)-(f) this many times, interleaved; report medians")
     parser.add_argument("--json", type=pathlib.Path)
     args = parser.parse_args()
     QUIET.update(wait=args.wait_quiet, tries=args.tries)

@@ -5,8 +5,12 @@
 
 Steps: ``streamcolor doctor``; the GPU tests with skips turned into failures
 (STREAMCOLOR_REQUIRE_GPU=1); model-only fps of the bundled model and of ECCV16 (random weights:
-speed does not depend on the weights' values), fp16 and fp32, batch 1/8/32, on CUDA and
-TensorRT; 1080p end to end against standalone decode and standalone encode; GPU memory and
+speed does not depend on the weights' values; exported once), fp16 and fp32, batch 1/8/32, on
+CUDA and TensorRT, each cell in a child process that is stopped where a TensorRT engine build
+would overrun the budget; the device checks of issue 21 (:mod:`gpu_probes`: frame graphs' parity
+without TF32 and per batch against per frame, what two batches in flight overlap, partial
+batch shapes, warm-up per thread, a fixed-batch TensorRT engine, NVDEC's context and NV12
+download); 1080p end to end against standalone decode and standalone encode; GPU memory and
 utilization sampled throughout. Writes gpu_check.json and gpu_check.md under --out.
 
 It never installs anything and runs from a plain checkout with PYTHONPATH: a step whose
@@ -31,10 +35,15 @@ import threading
 import time
 import types
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gpu_probes  # noqa: E402 - beside this script
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("numpy", "cv2", "onnxruntime", "onnx", "av", "pytest", "torch")
 GPU_TESTS = ["tests/test_gpu.py", "tests/test_providers.py", "tests/test_frame_graphs.py",
-             "tests/test_precision.py", "tests/test_doctor.py"]
+             "tests/test_precision.py", "tests/test_doctor.py", "tests/test_gpu_review.py"]
+# what importing streamcolor's runtime needs: the colour math and the frame graphs import cv2
+RUNTIME = ("numpy", "cv2", "onnxruntime")
 
 
 def _have(name: str) -> bool:
@@ -110,7 +119,7 @@ class Sampler:
 
 
 def run_doctor(report: Report) -> None:
-    with report.step("doctor", ("numpy", "onnxruntime")) as entry:
+    with report.step("doctor", RUNTIME) as entry:
         if entry is not None:
             from streamcolor.diagnostics.doctor import collect
 
@@ -168,28 +177,57 @@ def _fps(runner, batch: int, seconds: float) -> float:
 
 def run_models(report: Report, folder: pathlib.Path, batches=(1, 8, 32)) -> None:
     """Model-only fps; fp16 before fp32 and CUDA before TensorRT, until the budget ends."""
-    with report.step("model-only fps", ("numpy", "onnxruntime")) as entry:
+    with report.step("model-only fps", RUNTIME) as entry:
         if entry is None:
             return
-        from streamcolor.runtime import ModelRunner
-
         rows = entry.setdefault("rows", [])
+        models = _models(folder)  # exported once, not once per cell
         cells = [(m, p, q) for q in ("fp16", "fp32") for p in ("cuda", "tensorrt")
-                 for m in _models(folder).items()]
+                 for m in models.items()]
         for (name, path), provider, precision in cells:
             row = {"model": name, "provider": provider, "precision": precision}
             rows.append(row)
             if report.left() < 150:
                 row["skipped"] = "time budget"
                 continue
-            try:
-                with Sampler() as sampler:
-                    runner = ModelRunner(path, provider=provider, precision=precision,
-                                         max_batch=max(batches), cache_dir=_engines())
-                    row.update({f"batch{b}": _fps(runner, b, 1.5) for b in batches})
-                row.update(sampler.summary(), ran_on=runner.provider, file=runner.path.name)
-            except Exception as error:  # the row says why; the next cell still runs
-                row["error"] = f"{type(error).__name__}: {error}"
+            row.update(_cell_in_child(path, provider, precision, batches, report.left() - 120))
+
+
+def _cell_in_child(path: pathlib.Path, provider: str, precision: str, batches, seconds: float
+                   ) -> dict:
+    """One model-only cell in a child process, stopped after ``seconds``: a TensorRT engine
+    build cannot be interrupted inside onnxruntime, a process can (its cache stays for the
+    next run)."""
+    cell = json.dumps({"path": str(path), "provider": provider, "precision": precision,
+                       "batches": list(batches)})
+    try:
+        done = subprocess.run([sys.executable, __file__, "--cell", cell], capture_output=True,
+                              text=True, timeout=max(1.0, seconds), cwd=ROOT,
+                              env=dict(os.environ, PYTHONPATH=str(ROOT)))
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"stopped after {seconds:.0f} s (a TensorRT engine build ran past "
+                           "the budget; its cache is kept: run again)"}
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines:
+        return {"error": (done.stderr.strip().splitlines() or ["no output"])[-1]}
+    return json.loads(lines[-1])
+
+
+def run_cell(cell: dict) -> dict:
+    """The child's side of :func:`_cell_in_child`: fps per batch size, GPU use."""
+    from streamcolor.runtime import ModelRunner
+
+    row: dict = {}
+    try:
+        with Sampler() as sampler:
+            runner = ModelRunner(cell["path"], provider=cell["provider"],
+                                 precision=cell["precision"], max_batch=max(cell["batches"]),
+                                 cache_dir=_engines())
+            row.update({f"batch{b}": _fps(runner, b, 1.5) for b in cell["batches"]})
+        row.update(sampler.summary(), ran_on=runner.provider, file=runner.path.name)
+    except Exception as error:  # the row says why; the next cell still runs
+        row["error"] = f"{type(error).__name__}: {error}"
+    return row
 
 
 def _decode_fps(av, clip: pathlib.Path, mode: str) -> float:
@@ -246,7 +284,7 @@ def run_presets(report: Report, pictures: list) -> None:
 def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: str) -> list:
     """1080p end to end against decode alone and encode alone (of the same pictures); returns
     the colorized pictures for the preset table."""
-    with report.step("1080p end to end", ("av", "numpy", "cv2", "onnxruntime")) as entry:
+    with report.step("1080p end to end", ("av", *RUNTIME)) as entry:
         if entry is None:
             return []
         if report.left() < 60:
@@ -274,6 +312,9 @@ def run_end_to_end(report: Report, folder: pathlib.Path, frames: int, preset: st
         return pictures
 
 
+_PLAIN = ("status", "detail", "seconds")
+
+
 def markdown(result: dict) -> str:
     """The report as a markdown table per section."""
     lines = [f"# GPU check {result['date']}", "", f"- machine: {result['machine']}",
@@ -297,6 +338,11 @@ def markdown(result: dict) -> str:
                          f"{r.get('ran_on', '')} | {r.get('batch1', '')} | {r.get('batch8', '')} "
                          f"| {r.get('batch32', '')} | {r.get('gpu_util_mean', '')} | "
                          f"{r.get('gpu_memory_peak_mib', '')} | {note} |")
+    probes = [(name, {k: v for k, v in step.items() if k not in _PLAIN})
+              for name, step in result["steps"].items() if name in gpu_probes.NAMES]
+    lines += ["", "Device probes (issue 21):"] if any(f for _, f in probes) else []
+    lines += [f"- {name}: " + ", ".join(f"{k}={v}" for k, v in figures.items())
+              for name, figures in probes if figures]
     e2e = result["steps"].get("1080p end to end", {})
     if "end_to_end_fps" in e2e:
         lines += ["", f"1080p: decode {e2e['decode_fps']} fps, encode ({e2e['preset']}) "
@@ -318,8 +364,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=240, help="1080p frames end to end")
     parser.add_argument("--preset", default="veryfast", help="x264 preset end to end")
     parser.add_argument("--skip-tests", action="store_true")
+    parser.add_argument("--cell", help=argparse.SUPPRESS)  # one model-only cell (a child)
     args = parser.parse_args(argv)
     _bare_package()
+    if args.cell:
+        print(json.dumps(run_cell(json.loads(args.cell)), default=str))
+        return 0
     report = Report(args.budget)
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ["STREAMCOLOR_CACHE"] = str((args.out / "cache").resolve())
@@ -328,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_tests:
             run_tests(report)
         run_models(report, pathlib.Path(tmp))
+        gpu_probes.run_all(report, pathlib.Path(tmp))
         pictures = run_end_to_end(report, pathlib.Path(tmp), args.frames, args.preset)
         if pictures:
             run_presets(report, pictures[:120])

@@ -76,7 +76,7 @@ class PipelineConfig:
     files are decoded (``hwaccel``: auto, cuda or none)."""
 
     queue_batches: int = 2
-    on_decode_error: str = "stop"
+    on_decode_error: str = "skip"
     start: float | None = None
     duration: float | None = None
     hwaccel: str = "auto"

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .redact import redact
 
 __all__ = [
+    "format_time",
     "StreamcolorError",
     "InputError",
     "InputNotFoundError",
@@ -96,6 +97,14 @@ class StageError(StreamcolorError, RuntimeError):
         super().__init__(redact(f"{stage} stage failed: {describe(error)}"))
         self.stage = stage
         self.error = error
+
+
+def format_time(seconds: float | None) -> str:
+    """``HH:MM:SS.mmm`` for messages."""
+    if seconds is None:
+        return "an unknown position"
+    ms = int(round(max(0.0, seconds) * 1000))
+    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def describe(error: BaseException) -> str:

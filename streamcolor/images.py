@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import pathlib
+import struct
 from collections.abc import Callable, Iterator
 
 import cv2
@@ -42,10 +43,14 @@ _log = logging.getLogger(__name__)
 def _read(path: pathlib.Path) -> tuple[np.ndarray, PhotoMeta]:
     if not path.is_file():
         raise InputNotFoundError(f"input not found: {path}")
-    try:
+    quiet = cv2.utils.logging.getLogLevel()
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)  # a damaged file's
+    try:  # warnings are OpenCV's own lines on stderr: the refusal below says it in one
         picture, meta = read_photo(path)
-    except cv2.error:
-        picture, meta = None, PhotoMeta()
+    except (cv2.error, ValueError, IndexError, KeyError, OverflowError, struct.error):
+        picture, meta = None, PhotoMeta()  # damaged pixels or metadata
+    finally:
+        cv2.utils.logging.setLogLevel(quiet)
     if picture is None or picture.dtype not in (np.uint8, np.uint16):
         raise InputError(f"{path} is not an image OpenCV can read (8 or 16 bits per channel)")
     return picture, meta

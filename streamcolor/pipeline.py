@@ -32,7 +32,7 @@ from .config import LiveConfig
 from .errors import StageError
 from .live.backlog import drop_frames, live_depth
 from .live.metrics import LiveMetrics
-from .media.frames import colorize_frame, plane_array, plane_spec
+from .media.frames import chroma_inputs, colorize_frame, plane_array, plane_spec
 from .runtime.binding import InFlight
 
 __all__ = ["Pipeline", "Progress", "Summary", "STAGES"]
@@ -196,8 +196,8 @@ class Pipeline:
                 continue
             started = time.perf_counter()
             spec = plane_spec(item, plan)
-            make = graphs.model_input_one if graphs else model_input
-            pictures.append(make(plane_array(item.planes[0], spec.dtype), size, spec))
+            luma = plane_array(item.planes[0], spec.dtype)  # graphs: L* per batch, in _batch
+            pictures.append((luma, spec) if graphs else model_input(luma, size, spec))
             frames.append(item)
             self._busy["preprocess"] += time.perf_counter() - started
             if len(frames) == self.batch_size:
@@ -212,6 +212,9 @@ class Pipeline:
         """A batch of model input, with its hints where a guide gives them (in frame order:
         this stage is one thread)."""
         started = time.perf_counter()
+        graphs = getattr(self.runner, "frame_graphs", None)
+        if graphs is not None:  # one session call for the batch
+            pictures = graphs.model_input_frames(pictures, self.runner.input_size)
         batch = _Batch(frames, np.stack(pictures)[:, None])
         if self.guide is not None:
             batch.hints = self.guide(batch.lightness, frames)
@@ -233,7 +236,8 @@ class Pipeline:
     def _inference(self) -> None:
         inbox, out = self._queues[1], self._queues[2]
         depth = 1 if self.live else getattr(self.runner, "in_flight", 1)
-        with InFlight(depth) as flight:  # GPU: two batches in flight, order kept
+        warm = getattr(self.runner, "warm_thread", None)  # where inference runs
+        with InFlight(depth, warm) as flight:  # GPU: two batches in flight, order kept
             for item in flight.ordered(self._items(inbox), self._infer,
                                        lambda item: isinstance(item, _Batch)):
                 self._put(out, item)
@@ -250,7 +254,6 @@ class Pipeline:
         inbox, out = self._queues[2], self._queues[3]
         plan = self.sink.plan
         graphs = getattr(self.runner, "frame_graphs", None)
-        chroma = graphs.chroma_planes_one if graphs else None
         for item in self._items(inbox):
             if isinstance(item, _Batch):
                 started = time.perf_counter()
@@ -258,8 +261,12 @@ class Pipeline:
                     item.ab = honour(item.ab, item.hints, dense=True)
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab, item.hints)
-                item.frames = [colorize_frame(f, ab, plan, chroma)
-                               for f, ab in zip(item.frames, item.ab, strict=True)]
+                chroma = [None] * len(item.frames)
+                if graphs is not None:  # one session call for the batch
+                    chroma = [lambda *_, planes=planes: planes for planes in
+                              graphs.chroma_groups(chroma_inputs(item.frames, plan), item.ab)]
+                item.frames = [colorize_frame(f, ab, plan, make)
+                               for f, ab, make in zip(item.frames, item.ab, chroma, strict=True)]
                 item.lightness = item.ab = item.hints = None
                 self._busy["postprocess"] += time.perf_counter() - started
             self._put(out, item)

@@ -26,6 +26,26 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"STREAMCOLOR_REQUIRE_GPU=1 and this GPU test was skipped: {reason}"
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "ray_inside: runs only inside the Ray suite's network "
+                            "namespace (tests/test_jobs_ray.py re-runs itself there)")
+    config.addinivalue_line("markers", "ray_outside: runs only outside that namespace")
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Ray suite's tests are deselected where they cannot run (inside or outside its
+    network namespace) rather than skipped: a skip always means a missing requirement."""
+    inside = os.environ.get("STREAMCOLOR_RAY_NETNS") == "1"
+    keep, drop = [], []
+    for item in items:
+        wrong = (item.get_closest_marker("ray_inside") is not None and not inside
+                 or item.get_closest_marker("ray_outside") is not None and inside)
+        (drop if wrong else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(autouse=True)
 def no_leaked_threads():
     """Every test must leave no thread behind (pipeline stages are joined on every path)."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
+import pathlib
 
 import av
 import numpy as np
@@ -18,7 +20,15 @@ def require(ok: bool, message: str) -> None:
     if not ok:
         if os.environ.get("CI"):
             pytest.fail(message)
-        pytest.skip(message)
+        pytest.skip(message, allow_module_level=True)
+
+
+def require_module(name: str, message: str):
+    """``name`` imported; a skip where it is missing, a failure under CI (which installs it)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        require(False, message)
 
 
 class _Partials:
@@ -94,3 +104,18 @@ def gpu_driver_loads() -> bool:
         return True
     except OSError:
         return False
+
+
+def proc_members(field: int, value: int, *, running: bool = False) -> list[int]:
+    """PIDs whose /proc stat field ``field`` (0 = state, 2 = process group, 3 = session,
+    counted after the command name) is ``value``; ``running``: zombies left out."""
+    found = []
+    for entry in pathlib.Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[field]) == value and not (running and fields[0] == "Z"):
+                found.append(int(entry.name))
+    return found

@@ -13,7 +13,6 @@ import pytest
 from streamcolor.cli.main import main
 from streamcolor.config import EncodeConfig, ModelConfig
 from streamcolor.diagnostics.bench import encode_only_fps, limit_fps, model_only_fps, run_bench
-from streamcolor.runtime import ModelRunner
 from streamcolor.testing import ClipSpec, make_clip
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
@@ -24,7 +23,9 @@ def test_cells_have_consistent_figures(tmp_path, model_path):
                       batch_sizes=[1, 4], resolutions=["480p"], frames=12, tmp=tmp_path)
     assert [(c.resolution, c.batch_size) for c in cells] == [("480p", 1), ("480p", 4)]
     for cell in cells:
-        assert cell.frames == 12 and cell.e2e_fps > 0 and cell.model_fps > cell.e2e_fps
+        # (that the model alone is faster than the whole run is a measurement, bench's own
+        # e2e/m column, not something a test on a shared machine can promise)
+        assert cell.frames == 12 and cell.e2e_fps > 0 and cell.model_fps > 0
         assert set(cell.stage_share) == {"decode", "preprocess", "inference", "postprocess",
                                          "encode", "mux"}
         assert sum(cell.stage_share.values()) == pytest.approx(1.0)
@@ -37,12 +38,32 @@ def test_cells_have_consistent_figures(tmp_path, model_path):
         assert cell.e2e_vs_limit == pytest.approx(cell.e2e_fps / cell.limit_fps)
 
 
-def test_model_only_fps_grows_with_a_cheaper_model(tmp_path):
-    from streamcolor.testing import make_model
+class _TimedRunner:
+    """A model that takes exactly ``seconds`` per batch on a fake clock (no real timing)."""
 
-    small = ModelRunner(make_model(tmp_path / "s.onnx", input_size=32), provider="cpu")
-    big = ModelRunner(make_model(tmp_path / "b.onnx", input_size=256), provider="cpu")
-    assert model_only_fps(small, 4, seconds=0.5) > model_only_fps(big, 4, seconds=0.5)
+    input_size, provider = 32, "cpu"
+
+    def __init__(self, clock: list[float], seconds: float) -> None:
+        self.clock, self.seconds, self.batches = clock, seconds, []
+
+    def run(self, lightness):
+        self.batches.append(lightness.shape)
+        self.clock[0] += self.seconds
+        return lightness[:, :1].repeat(2, axis=1)
+
+
+def test_model_only_fps_counts_frames_per_second_of_the_model(monkeypatch):
+    """Frames (batch x runs) over the model's time, after a warm-up run that is not
+    counted. (Which real model is faster is a benchmark's figure: benchmarks/models_cpu.py.)"""
+    import streamcolor.diagnostics.bench as bench
+
+    clock = [0.0]
+    monkeypatch.setattr(bench.time, "perf_counter", lambda: clock[0])
+    for batch, seconds in ((4, 0.01), (1, 0.01), (4, 0.04)):
+        runner = _TimedRunner(clock, seconds)
+        fps = model_only_fps(runner, batch, seconds=0.5, repeats=3)
+        assert fps == pytest.approx(batch / seconds), (batch, seconds, fps)
+        assert set(runner.batches) == {(batch, 1, 32, 32)} and len(runner.batches) > 3
 
 
 def test_cli_bench_writes_table_json_and_plot(tmp_path, model_path, capsys):

@@ -18,7 +18,14 @@ import numpy as np
 import pytest
 
 import streamcolor
-from helpers import gpu_driver_loads, packets, partial_of, video_pts, write_audio_only
+from helpers import (
+    gpu_driver_loads,
+    packets,
+    partial_of,
+    require_module,
+    video_pts,
+    write_audio_only,
+)
 from streamcolor.cli.main import main
 from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
@@ -72,7 +79,7 @@ def media(tmp_path_factory):
 
 @pytest.fixture
 def wrong_contract_model(tmp_path):
-    onnx = pytest.importorskip("onnx", reason="the onnx package builds the wrong-contract model")
+    onnx = require_module("onnx", "the onnx package builds the wrong-contract model")
     from onnx import TensorProto, helper, numpy_helper
 
     weight = numpy_helper.from_array(np.zeros((5, 1, 1, 1), np.float32), "w")
@@ -162,10 +169,10 @@ def _case(name, media, tmp_path, model_path):
                          "not a media file"),
         "audio-only": (["colorize", str(media["audio_only"]), "-o", out, "--model", model],
                        "no video stream"),
-        "truncated": (["colorize", str(media["truncated"]), "-o", out, "--model", model],
-                      "--on-decode-error skip"),
-        "corrupt": (["colorize", str(media["corrupt"]), "-o", out, "--model", model],
-                    "undecodable video data"),
+        "truncated": (["colorize", str(media["truncated"]), "-o", out, "--model", model,
+                       "--strict"], "--on-decode-error skip"),
+        "corrupt": (["colorize", str(media["corrupt"]), "-o", out, "--model", model,
+                     "--on-decode-error", "stop"], "undecodable video data"),
         "output-folder-missing": (["colorize", good, "-o", str(tmp_path / "nodir" / "o.mkv"),
                                    "--model", model], "does not exist"),
         "output-is-input": (["colorize", good, "-o", good, "--model", model], "is the input"),

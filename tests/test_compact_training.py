@@ -9,8 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install torch==2.13.0)")
-pytest.importorskip("onnx", reason="onnx is not installed")
+from helpers import require_module
+
+torch = require_module("torch", "PyTorch is not installed (pip install torch==2.13.0)")
+require_module("onnx", "onnx is not installed")
 
 from models.compact import export as compact_export  # noqa: E402
 from models.compact import train as compact_train  # noqa: E402

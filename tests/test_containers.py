@@ -5,6 +5,7 @@ tracks, elementary streams without timestamps, alpha. Media generated here; ffpr
 from __future__ import annotations
 
 import fractions
+import pathlib
 import shutil
 import subprocess
 
@@ -12,11 +13,10 @@ import av
 import numpy as np
 import pytest
 
-from helpers import luma_planes, video_pts
+from helpers import luma_planes, packets, require, video_pts
 from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize, colorize_file
 from streamcolor.cli.main import main
 from streamcolor.errors import IncompatibleStreamError
-from streamcolor.media.encoders import encoder_options
 from streamcolor.media.frames import plane_array
 from streamcolor.testing import AudioTrack, ClipSpec, _grey_frame, _pattern
 
@@ -62,19 +62,54 @@ def test_default_video_encoder_per_container(suffix, codec, clip, tmp_path, mode
     assert summary.frames == 8 and [s["codec_name"] for s in video] == [codec]
 
 
-def test_encoder_defaults_and_live_settings():
-    vp9 = encoder_options("libvpx-vp9", EncodeConfig(), fractions.Fraction(25))
-    assert vp9 == {"b": "0", "deadline": "good", "cpu-used": "5", "row-mt": "1", "crf": "31"}
-    assert encoder_options("libvpx-vp9", EncodeConfig(crf=20), None)["crf"] == "20"
-    assert "crf" not in encoder_options("libvpx-vp9", EncodeConfig(bitrate=10**6), None)
-    lossless = encoder_options("libvpx-vp9", EncodeConfig(options=(("lossless", "1"),)), None)
-    assert "crf" not in lossless and lossless["lossless"] == "1"
-    live = encoder_options("libx264", EncodeConfig(live=True), fractions.Fraction(25))
-    assert live == {"tune": "zerolatency", "preset": "veryfast", "g": "50", "crf": "18"}
-    own = EncodeConfig(live=True, preset="fast", options=(("g", "10"),))
-    assert encoder_options("libx264", own, fractions.Fraction(25))["g"] == "10"
-    assert encoder_options("libx264", own, fractions.Fraction(25))["preset"] == "fast"
-    assert encoder_options("libvpx-vp9", EncodeConfig(live=True), None)["deadline"] == "realtime"
+def _x264_settings(path) -> dict[str, str]:
+    """The settings x264 itself records in the stream (its SEI 'options:' string)."""
+    data = pathlib.Path(path).read_bytes()
+    start = data.find(b"x264 - core")
+    assert start >= 0, "no x264 settings in the stream"
+    text = data[start : start + 2000].split(b"\x00")[0].decode("ascii", "replace")
+    return dict(item.split("=", 1) for item in text.split("options: ", 1)[1].split()
+                if "=" in item)
+
+
+def _keyframes(ffprobe, path) -> list[int]:
+    frames = ffprobe(path, "-select_streams", "v:0", "-show_entries", "frame=key_frame")
+    return [i for i, f in enumerate(frames["frames"]) if f["key_frame"] == 1]
+
+
+def test_encoder_defaults_and_live_settings(clip, tmp_path, model_path, ffprobe):
+    """What the encoders were really given, read back from what they wrote: x264's own
+    record of its settings, VP9's keyframes and bytes (not the module's option dicts)."""
+    source = clip(ClipSpec(frames=60))  # 25 fps
+
+    def encoded(name, **encode):
+        output = tmp_path / name
+        run(source, output, model_path, **encode)
+        return output
+
+    live = _x264_settings(encoded("live.mkv", live=True))
+    assert live["crf"] == "18.0" and live["keyint"] == "50", live  # a keyframe every 2 s
+    assert live["bframes"] == "0" and live["mbtree"] == "0", live  # zerolatency: no lookahead
+    assert (live["subme"], live["me"], live["ref"]) == ("2", "hex", "1"), live  # veryfast
+    own = _x264_settings(encoded("own.mkv", live=True, preset="fast", options=(("g", "10"),)))
+    assert own["keyint"] == "10" and (own["subme"], own["ref"]) == ("6", "2"), own  # fast
+    plain = _x264_settings(encoded("plain.mkv"))
+    assert plain["bframes"] != "0" and plain["mbtree"] == "1", plain  # not live: lookahead
+
+    settings = {"default": {}, "crf31": {"crf": 31}, "crf20": {"crf": 20}}
+    vp9 = {name: [data for _, data in packets(encoded(f"{name}.webm", **given), 0)]
+           for name, given in settings.items()}
+    assert vp9["default"] == vp9["crf31"], "VP9's default quality is CRF 31"
+    size = {name: sum(map(len, data)) for name, data in vp9.items()}
+    assert size["crf20"] > size["crf31"], "--crf reaches the encoder"
+    assert _keyframes(ffprobe, encoded("live.webm", live=True)) == [0, 50]
+    lossless = encoded("lossless.webm", options=(("lossless", "1"),), codec="libvpx-vp9")
+    with av.open(str(lossless)) as container:  # lossless really is: luma bit for bit
+        decoder = av.CodecContext.create("libvpx-vp9", "r")
+        luma = [plane_array(f.planes[0], np.uint8).copy() for p in container.demux(video=0)
+                for f in decoder.decode(p)]
+    for a, b in zip(luma_planes(source), luma, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_codec_option_still_overrides(clip, tmp_path, model_path, ffprobe):
@@ -231,8 +266,7 @@ def _camera_mov(maker: str, clip, tmp_path):
         return clip(ClipSpec(frames=10, audio=(AudioTrack(),),
                              metadata=(("timecode", "01:00:00:00"),)), "camera.mov")
     ffmpeg = shutil.which("ffmpeg")
-    if ffmpeg is None:
-        pytest.skip("needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    require(ffmpeg is not None, "needs the ffmpeg command-line tool (apt-get install ffmpeg)")
     path = tmp_path / "camera.mov"
     subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25",
                     "-f", "lavfi", "-i", "sine=frequency=440", "-frames:v", "10", "-t", "0.4",
@@ -328,20 +362,25 @@ def _write_alpha(path, codec: str, pix_fmt: str, frames: int = 5, **options) -> 
         out.mux(stream.encode(None))
 
 
-def _planes(path, which: int) -> list[np.ndarray]:
-    """Plane ``which`` of every frame; VP9 through libvpx, which reads alpha."""
+def _frames(path):
+    """Every decoded video frame of ``path``; VP9 through libvpx, which reads alpha."""
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
         decoder = None
         if stream.codec_context.name == "vp9":
             decoder = av.CodecContext.create("libvpx-vp9", "r")
-        out = []
         for packet in container.demux(stream):
-            for frame in (decoder.decode(packet) if decoder else packet.decode()):
-                dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
-                assert len(frame.planes) > which, f"{frame.format.name} has no plane {which}"
-                out.append(plane_array(frame.planes[which], dtype).copy())
-        return out
+            yield from (decoder.decode(packet) if decoder else packet.decode())
+
+
+def _planes(path, which: int) -> list[np.ndarray]:
+    """Plane ``which`` of every frame."""
+    out = []
+    for frame in _frames(path):
+        dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
+        assert len(frame.planes) > which, f"{frame.format.name} has no plane {which}"
+        out.append(plane_array(frame.planes[which], dtype).copy())
+    return out
 
 
 ALPHA_SOURCES = {
@@ -372,14 +411,31 @@ def test_alpha_is_kept_bit_exact_in_ffv1(name, tmp_path, model_path):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize(("suffix", "codec", "options", "fmt"), [
-    (".webm", None, (("lossless", "1"),), "yuva420p"),
-    (".mov", "prores_ks", (), "yuva444p"),
-    (".mov", "qtrle", (), "argb"),
-    (".mov", "png", (), "rgba"),
+def _alpha(path) -> list[np.ndarray]:
+    """The alpha of every frame in 0..1: plane 3 of planar Y'CbCrA (VP9 through libvpx,
+    which reads alpha), the A byte of each pixel of packed argb/rgba."""
+    out = []
+    for frame in _frames(path):
+        name = frame.format.name
+        bits = frame.format.components[0].bits
+        if name.startswith("yuva"):
+            dtype = np.uint8 if bits <= 8 else np.uint16
+            values = plane_array(frame.planes[3], dtype)
+        else:
+            assert name in ("argb", "rgba", "abgr", "bgra"), f"{name}: where is alpha?"
+            values = frame.to_ndarray()[..., name.index("a")]
+        out.append(values.astype(np.float64) / ((1 << bits) - 1))
+    return out
+
+
+@pytest.mark.parametrize(("suffix", "codec", "options", "fmt", "step"), [
+    (".webm", None, (("lossless", "1"),), "yuva420p", 0),  # lossless: bit for bit
+    (".mov", "prores_ks", (), "yuva444p", 1),  # 8 -> 10 -> 16 -> 12 bits: within a level
+    (".mov", "qtrle", (), "argb", 0),  # lossless RLE
+    (".mov", "png", (), "rgba", 0),  # lossless
 ])
-def test_alpha_into_codecs_that_hold_it(suffix, codec, options, fmt, tmp_path, model_path,
-                                        ffprobe):
+def test_alpha_into_codecs_that_hold_it(suffix, codec, options, fmt, step, tmp_path,
+                                        model_path, ffprobe):
     source = tmp_path / "vp9.webm"
     _write_alpha(source, "libvpx-vp9", "yuva420p", lossless="1")
     output = tmp_path / f"out{suffix}"
@@ -389,14 +445,15 @@ def test_alpha_into_codecs_that_hold_it(suffix, codec, options, fmt, tmp_path, m
         if stream.codec_context.name == "vp9":
             assert stream.metadata.get("alpha_mode") == "1"
             assert ffprobe(output, "-show_streams")["streams"][0]["tags"]["alpha_mode"] == "1"
-    alpha = _planes(output, 3 if fmt.startswith("yuva") else 0)
-    assert len(alpha) == 5
-    if fmt.startswith("yuva") and fmt != "yuva444p":  # lossless VP9: alpha bit for bit
-        for got, want in zip(alpha, _planes(source, 3), strict=True):
-            np.testing.assert_array_equal(got, want)
-    if suffix != ".webm":  # FFmpeg's own VP9 decoder ignores alpha; libvpx read it above
+    if suffix != ".webm":  # FFmpeg's own VP9 decoder ignores alpha; libvpx reads it below
         with av.open(str(output)) as container:
             assert next(container.decode(video=0)).format.name.startswith(fmt[:5])
+    got, want = _alpha(output), [a.astype(np.float64) / 255 for a in _planes(source, 3)]
+    assert len(got) == len(want) == 5
+    for index, (a, b) in enumerate(zip(got, want, strict=True)):
+        assert np.ptp(b) > 0.9, "the source's alpha varies across the picture"
+        error = np.abs(a * 255 - b * 255).max()
+        assert error <= step, f"frame {index}: alpha off by {error:.2f} of 255"
 
 
 def test_codec_without_alpha_says_so(tmp_path, model_path, ffprobe):

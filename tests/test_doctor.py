@@ -68,3 +68,23 @@ def test_stub_driver_names_the_missing_cuda_libraries(tmp_path):
     if not report["libraries"]["cuBLAS"]["loads"] and libraries.onnxruntime_cuda():
         assert not cuda["ok"] and "libcublas" in cuda["detail"]
         assert cuda["fix"] == "pip install 'streamcolor[cuda]'"
+
+
+def test_loader_errors_are_reported_and_stdout_stays_json(monkeypatch, capsys):
+    """The CUDA libraries' real loader errors reach the report (not "not installed" alone), and
+    whatever a library prints while doctor looks goes to stderr, not into --json's stdout."""
+    from streamcolor.diagnostics import doctor
+
+    error = "Failed to load /venv/nvidia/cu13/lib/libcublasLt.so.13: undefined symbol: x"
+
+    def preload():
+        print("*************** EP Error ***************")
+        return (error,)
+
+    monkeypatch.setattr(libraries, "preload", preload)
+    report = doctor.collect()
+    captured = capsys.readouterr()
+    assert captured.out == "" and "EP Error" in captured.err
+    assert report["loader_errors"] == [error]
+    assert f"loader       {error}" in doctor.render(report).splitlines()
+    json.dumps(report)

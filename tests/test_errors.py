@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import streamcolor.pipeline as pipeline_module
-from helpers import gpu_driver_loads, partial_of, video_pts, write_audio_only
+from helpers import gpu_driver_loads, partial_of, require, video_pts, write_audio_only
 from streamcolor import (
     EncodeConfig,
     FileSink,
@@ -88,6 +88,9 @@ def output(request, tmp_path):
         path.write_bytes(PREVIOUS)
         previous = PREVIOUS
     return path, previous
+
+
+STOP = PipelineConfig(on_decode_error="stop")  # damaged input stops the run (--strict)
 
 
 def fails(error_type, source, output, previous, **kwargs):
@@ -199,7 +202,8 @@ def test_audio_only_has_no_video_stream(media, output, model_path):
 
 def test_truncated_file_stops_with_position(media, output, model_path):
     path, previous = output
-    error = fails(StageError, media["truncated"], path, previous, model_path=model_path)
+    error = fails(StageError, media["truncated"], path, previous, model_path=model_path,
+                  pipeline=STOP)
     assert error.stage == "decode"
     assert isinstance(error.error, DecodeError) and error.__cause__ is error.error
     assert error.error.position is not None and 0.5 < error.error.position < 2.5
@@ -221,7 +225,8 @@ def test_truncated_file_skip_finishes_and_counts(media, tmp_path, model_path):
 @pytest.mark.parametrize("codec", ["ffv1", "mjpeg"])
 def test_corrupt_frame_stops_with_position(codec, media, output, model_path):
     path, previous = output
-    error = fails(StageError, media[f"corrupt_{codec}"], path, previous, model_path=model_path)
+    error = fails(StageError, media[f"corrupt_{codec}"], path, previous, model_path=model_path,
+                  pipeline=STOP)
     assert error.stage == "decode" and isinstance(error.__cause__, DecodeError)
     damaged_at = media[f"corrupt_{codec}_at"]
     position = error.__cause__.position
@@ -247,18 +252,39 @@ def test_output_folder_missing(media, tmp_path, model_path):
     assert not out.parent.exists()
 
 
-def test_output_folder_read_only(media, tmp_path, model_path):
-    if hasattr(os, "geteuid") and os.geteuid() == 0:
-        pytest.skip("running as root: chmod does not stop root from writing into a folder")
+@pytest.fixture
+def read_only_folder(tmp_path):
+    """An empty folder nobody may write into: chmod 555 for a user; for root (CI), whom
+    permissions do not stop, the folder bind-mounted onto itself read-only."""
     folder = tmp_path / "read_only"
     folder.mkdir()
-    folder.chmod(0o555)
+    if not (hasattr(os, "geteuid") and os.geteuid() == 0):
+        folder.chmod(0o555)
+        try:
+            yield folder
+        finally:
+            folder.chmod(0o755)
+        return
+    mounted = subprocess.run(["mount", "--bind", "-o", "ro", str(folder), str(folder)],
+                             capture_output=True, text=True)
+    require(mounted.returncode == 0, f"needs a read-only bind mount as root "
+            f"(mount --bind -o ro: {mounted.stderr.strip()})")
     try:
-        error = fails(OutputError, media["good"], folder / "out.mkv", None, model_path=model_path)
-        assert "not writable" in str(error)
-        assert list(folder.iterdir()) == []
+        # older mount(8) ignores ro on the first bind: remount to be sure
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True,
+                       capture_output=True)
+        yield folder
     finally:
-        folder.chmod(0o755)
+        subprocess.run(["umount", str(folder)], check=False, capture_output=True)
+
+
+def test_output_folder_read_only(media, read_only_folder, model_path):
+    folder = read_only_folder
+    with pytest.raises(OSError):  # the folder really refuses a new file, to this user too
+        (folder / "probe").write_bytes(b"")
+    error = fails(OutputError, media["good"], folder / "out.mkv", None, model_path=model_path)
+    assert "not writable" in str(error) and str(folder) in str(error)
+    assert list(folder.iterdir()) == []
 
 
 @pytest.mark.parametrize("spelling", ["same", "via-dotdot"])
@@ -320,6 +346,7 @@ def test_encoder_rejects_option_value(media, output, model_path):
     error = fails(EncoderError, media["good"], path, previous, model_path=model_path,
                   encode=EncodeConfig(preset="nosuchpreset"))
     assert "result.mkv" in str(error)
+    assert "nosuchpreset" in str(error), "the rejected value is named"
 
 
 def test_missing_model(media, tmp_path, output):
@@ -414,7 +441,8 @@ def test_damaged_first_frame(mode, tmp_path, output, model_path):
                                 encode=FAST, pipeline=PipelineConfig(on_decode_error="skip"))
         assert summary.decode_errors >= 1 and summary.frames == len(video_pts(path)) == 24
     else:
-        error = fails(StreamcolorError, damaged, path, previous, model_path=model_path)
+        error = fails(StreamcolorError, damaged, path, previous, model_path=model_path,
+                      pipeline=STOP)
         if isinstance(error, StageError):
             error = error.__cause__
         assert isinstance(error, DecodeError) and error.position is not None
@@ -631,6 +659,8 @@ def test_keyboard_interrupt_from_progress_callback(existing, clip, tmp_path, mod
 
 
 def test_interrupt_is_all_or_nothing(clip, tmp_path, model_path):
+    """Ctrl-C at the last moment (every stage done, the final progress figures given, the
+    output not yet committed) still leaves OUTPUT as it was."""
     source = clip(ClipSpec(width=160, height=120, frames=100))
     out = tmp_path / "out.mkv"
     out.write_bytes(PREVIOUS)
@@ -638,24 +668,19 @@ def test_interrupt_is_all_or_nothing(clip, tmp_path, model_path):
 
     def on_progress(progress):
         calls.append(progress.frames)
+        if progress.frames < 100:
+            return  # not yet: interrupt on the final figures, before the commit
         deadline = time.monotonic() + 10
         while "streamcolor-encode" in stage_threads() and time.monotonic() < deadline:
             time.sleep(0.01)
         raise KeyboardInterrupt  # after the encode stage has finished its work
 
-    try:
-        colorize_file(source, out, model=cpu(model_path), encode=FAST,
-                      on_progress=on_progress)
-    except KeyboardInterrupt:
-        interrupted = True
-    else:
-        interrupted = False
-    assert calls, "the progress callback never ran"
+    with pytest.raises(KeyboardInterrupt):
+        colorize_file(source, out, model=cpu(model_path), encode=FAST, on_progress=on_progress)
+    assert calls and calls[-1] == 100, "the interrupt came after every frame was written"
     assert not partial_of(out).exists()
-    if interrupted:  # an interrupted run must leave OUTPUT as it was
-        assert out.read_bytes() == PREVIOUS, "KeyboardInterrupt, yet OUTPUT was replaced"
-    else:  # or the run counts as done, and OUTPUT is the new file
-        assert len(video_pts(out)) == 100
+    assert out.read_bytes() == PREVIOUS, "KeyboardInterrupt, yet OUTPUT was replaced"
+    assert stage_threads() == []
 
 
 class _SlowSink(_Wrapper):

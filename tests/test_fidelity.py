@@ -8,10 +8,10 @@ import av
 import numpy as np
 import pytest
 
-from helpers import encode_flat_frames, luma_planes, packets, video_pts
+from helpers import encode_flat_frames, luma_planes, packets, require, video_pts
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
 from streamcolor.media.frames import plane_array
-from streamcolor.testing import AudioTrack, ClipSpec
+from streamcolor.testing import AudioTrack, ClipSpec, _pattern
 
 VFR_PTS = (0, 33, 70, 100, 180, 200, 260, 300, 333, 420, 450, 500, 533, 600, 640, 700, 733)
 
@@ -176,12 +176,54 @@ def test_odd_size_to_x264_gets_full_chroma_and_keeps_luma(clip, model_path, tmp_
         np.testing.assert_array_equal(a, b)
 
 
-def test_rgb_input_is_colorized_with_every_frame(clip, model_path, tmp_path, ffprobe):
-    source = clip(ClipSpec(frames=5, pix_fmt="bgr0", codec="ffv1", codec_options=()), "rgb.mkv")
-    output = tmp_path / "rgb_out.mkv"
-    colorize_file(source, output, model=ModelConfig(model=str(model_path)))
-    assert len(video_pts(output)) == 5
-    assert ffprobe(output, "-show_streams")["streams"][0]["pix_fmt"] == "yuv444p"
+def _yuv444_planes(path) -> list[np.ndarray]:
+    """(3, h, w) uint8 Y, Cb, Cr of every frame, as decoded (a 4:4:4 8-bit output)."""
+    with av.open(str(path)) as container:
+        return [np.stack([plane_array(f.planes[i], np.uint8).copy() for i in range(3)])
+                for f in container.decode(video=0)]
+
+
+def test_rgb_input_is_colorized_with_every_frame(tmp_path, model_path, ffprobe):
+    """A tinted RGB film (bgr0): every frame out, its luma the input's (BT.601, by formula),
+    its colour the model's (as for the same picture in Y'CbCr), none of the input's tint."""
+    spec = ClipSpec(width=64, height=48, frames=5)
+    rgb_source, yuv_source = tmp_path / "rgb.mkv", tmp_path / "yuv.mkv"
+    pictures = []
+    with av.open(str(rgb_source), "w") as rgb_out, av.open(str(yuv_source), "w") as yuv_out:
+        rgb_stream = rgb_out.add_stream("ffv1", rate=25)
+        yuv_stream = yuv_out.add_stream("ffv1", rate=25)
+        rgb_stream.width = yuv_stream.width = spec.width
+        rgb_stream.height = yuv_stream.height = spec.height
+        rgb_stream.pix_fmt, yuv_stream.pix_fmt = "bgr0", "yuv444p"
+        for index in range(spec.frames):
+            grey = _pattern(index, spec)
+            rgb = np.rint(255 * np.dstack([np.clip(grey * 1.2, 0, 1), grey * 0.9, grey * 0.6]))
+            pictures.append(rgb.astype(np.float64))
+            frame = av.VideoFrame.from_ndarray(rgb.astype(np.uint8), format="rgb24")
+            for stream, out in ((rgb_stream, rgb_out), (yuv_stream, yuv_out)):
+                converted = frame.reformat(format=stream.pix_fmt)
+                converted.pts = index
+                out.mux(stream.encode(converted))
+        for stream, out in ((rgb_stream, rgb_out), (yuv_stream, yuv_out)):
+            out.mux(stream.encode(None))
+    lossless = EncodeConfig(options=(("qp", "0"),))
+    outputs = {}
+    for name, source in (("rgb", rgb_source), ("yuv", yuv_source)):
+        outputs[name] = tmp_path / f"{name}_out.mkv"
+        colorize_file(source, outputs[name], model=ModelConfig(model=str(model_path)),
+                      encode=lossless)
+    assert len(video_pts(outputs["rgb"])) == 5
+    assert ffprobe(outputs["rgb"], "-show_streams")["streams"][0]["pix_fmt"] == "yuv444p"
+    rgb_out, yuv_out = _yuv444_planes(outputs["rgb"]), _yuv444_planes(outputs["yuv"])
+    for rgb, got, same_picture in zip(pictures, rgb_out, yuv_out, strict=True):
+        r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+        luma = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255  # BT.601, video range
+        assert np.abs(got[0] - luma).max() <= 1.0, "the luma is the input's"
+        tint_cr = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255  # the input's own Cr
+        assert np.abs(got[1:].astype(int) - 128).max() > 3 and got[1].std() > 1, "coloured"
+        assert np.abs(got[2] - tint_cr).mean() > 3, "the input's tint is not kept"
+        assert np.abs(got[1:].astype(int) - same_picture[1:]).max() <= 2, (
+            "the model's colour, as for the same picture in Y'CbCr")
 
 
 def test_rotation_sar_and_colour_tags_kept(tmp_path, model_path, ffprobe):
@@ -254,8 +296,8 @@ def test_attached_picture_is_copied_not_colorized(tmp_path, model_path, clip, ff
     import shutil
     import subprocess
 
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not found: install Debian's ffmpeg package")
+    require(shutil.which("ffmpeg") is not None,
+            "ffmpeg not found: install Debian's ffmpeg package")
     video = clip(ClipSpec(frames=6))
     cover = tmp_path / "cover.png"
     av.VideoFrame.from_ndarray(np.zeros((16, 16, 3), np.uint8), format="rgb24").save(str(cover))

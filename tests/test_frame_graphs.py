@@ -8,12 +8,13 @@ import cv2
 import numpy as np
 import pytest
 
+from helpers import require_module
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
 from streamcolor.color.lab import PlaneSpec, chroma_planes, lightness_lut, model_input
 from streamcolor.media.frames import plane_array
 from streamcolor.testing import ClipSpec
 
-pytest.importorskip("onnx", reason="needs onnx to build the frame graphs")
+require_module("onnx", "needs onnx to build the frame graphs")
 from streamcolor.runtime.graphs import FrameGraphs  # noqa: E402
 
 SUBSAMPLING = {"420": (2, 2), "422": (1, 2), "444": (1, 1)}
@@ -88,3 +89,54 @@ def test_pipeline_with_frame_graphs_on_cpu(clip, model_path, tmp_path):
         np.testing.assert_array_equal(mine[0], ref[0])  # luma passes through untouched
         for plane, reference in zip(mine[1:], ref[1:], strict=True):
             assert np.abs(plane.astype(int) - reference).max() <= 1
+
+
+def test_graphs_on_cuda_run_without_tf32():
+    """TF32 rounds the resize products to ~11 bits on Hopper: 10-bit luma would move codes."""
+    from streamcolor.runtime.graphs import graph_providers
+
+    assert graph_providers("cpu") == ["CPUExecutionProvider"]
+    for provider in ("cuda", "tensorrt"):
+        first, *rest = graph_providers(provider)
+        assert first == ("CUDAExecutionProvider", {"use_tf32": "0"})
+        assert rest == ["CPUExecutionProvider"]
+
+
+def test_graph_sessions_never_fall_back_silently(monkeypatch, capsys):
+    """A graph session that cannot start on its provider is an error with the reason; no
+    onnxruntime "EP Error ... Falling back" banner on stdout."""
+    from onnxruntime.capi import onnxruntime_inference_collection as collection
+
+    from streamcolor import ProviderUnavailableError
+
+    def refuse(self, providers, *args, **kwargs):
+        raise RuntimeError("CUDA failure 999: the device is lost")
+
+    monkeypatch.setattr(collection.InferenceSession, "_create_inference_session", refuse)
+    graphs = FrameGraphs(["CPUExecutionProvider"])
+    with pytest.raises(ProviderUnavailableError, match="CUDA failure 999.*--provider cpu"):
+        graphs.model_input(np.zeros((1, 16, 16), np.uint8), 8, PlaneSpec(bits=8))
+    assert "EP Error" not in capsys.readouterr().out
+
+
+def test_graphs_run_once_per_batch(clip, model_path, tmp_path, monkeypatch):
+    """The pipeline calls each graph once per batch (one upload, sync and download), not once
+    per frame, with the per-frame path's results."""
+    calls = {"pre": [], "post": []}
+    model_input_batch, chroma_batch = FrameGraphs.model_input, FrameGraphs.chroma_planes
+
+    def pre(self, luma, *args):
+        calls["pre"].append(len(luma))
+        return model_input_batch(self, luma, *args)
+
+    def post(self, luma, *args):
+        calls["post"].append(len(luma))
+        return chroma_batch(self, luma, *args)
+
+    monkeypatch.setattr(FrameGraphs, "model_input", pre)
+    monkeypatch.setattr(FrameGraphs, "chroma_planes", post)
+    source = clip(ClipSpec(width=96, height=64, frames=10, codec="ffv1", codec_options=()))
+    colorize_file(source, tmp_path / "out.mkv", encode=EncodeConfig(codec="ffv1"),
+                  model=ModelConfig(model=str(model_path), provider="cpu", frame_graphs=True,
+                                    batch_size=4))
+    assert calls["pre"] == calls["post"] == [4, 4, 2]

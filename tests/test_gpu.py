@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from helpers import require_module
 from streamcolor import ModelConfig, ModelRunner, ProviderUnavailableError, colorize_file
 from streamcolor.runtime import _missing_gpu_part
 from streamcolor.testing import ClipSpec
@@ -54,7 +55,7 @@ def test_gpu_request_without_gpu_is_a_clear_error(model_path):
 def test_cuda_io_binding_and_frame_graphs_match_cpu(model_path):
     """The device path: IO binding on CUDA and the frame graphs on CUDA, against the CPU."""
     _require("cuda")
-    pytest.importorskip("onnx", reason="needs onnx to build the frame graphs")
+    require_module("onnx", "needs onnx to build the frame graphs")
     from streamcolor.color.lab import PlaneSpec
 
     gpu = ModelRunner(model_path, provider="cuda")

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from helpers import partial_of, video_pts
+from helpers import partial_of, proc_members, require, video_pts
 from streamcolor.cli.main import main
 from streamcolor.jobs import job_folder
 from streamcolor.jobs.manifest import Manifest, file_sha256
@@ -84,17 +84,57 @@ def test_kill_9_then_resume_gives_the_uninterrupted_result(film, tmp_path, model
     assert not job_folder(out).exists()
 
 
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, dead but not yet reaped, does not)."""
+    try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Running processes of process group ``pgid``."""
+    return proc_members(2, pgid, running=True)
+
+
+@pytest.mark.skipif(not pathlib.Path("/proc").is_dir(), reason="needs /proc to find workers")
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_ctrl_c_keeps_the_job_and_prints_the_resume_command(workers, film, tmp_path,
                                                             model_path):
-    out = tmp_path / "out.mkv"
+    """Ctrl-C (SIGINT to the terminal's whole process group, as a terminal sends it) stops
+    the run with status 130 and the resume command; no worker outlives it: the workers seen
+    running (by their own pids) and everything else in the run's process group are gone
+    when it exits."""
+    out, log = tmp_path / "out.mkv", tmp_path / "stderr.txt"
     command = _command(film, out, model_path, "--workers", workers)
-    process = _start_until(command, lambda p: _done(out) >= 1)
-    process.send_signal(signal.SIGINT)
-    _, err = process.communicate(timeout=30)
+    with open(log, "w") as stderr:  # a file, not a pipe: waiting is for the run alone,
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr,
+                                   text=True, start_new_session=True)  # not what inherits it
+    seen: set[int] = set()
+    deadline = time.monotonic() + 120
+    while not (_done(out) >= 1 and (workers == "1" or len(seen) >= 2)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            pytest.fail(f"the run never got there: {log.read_text()}")
+        seen.update(_workers_of(process.pid))
+        time.sleep(0.05)
+    seen.update(_workers_of(process.pid))
+    try:
+        os.killpg(process.pid, signal.SIGINT)  # its own group: the run and its workers
+        process.wait(timeout=120)  # generous: the machine may be loaded
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        pytest.fail(f"the run did not stop on Ctrl-C: {log.read_text()}")
+    left = sorted({pid for pid in seen if _alive(pid)} | set(_group_members(process.pid)))
+    err = log.read_text()
+    for pid in left:  # do not leave them running for the next tests
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes outlived the interrupted run: {left}"
     assert process.returncode == 130, err
     assert "resume with:" in err and f"colorize {film}" in err and "Traceback" not in err, err
-    assert not _workers_of(process.pid), "a worker outlived the interrupted run"
     done = len(_consistent(out).done)
     resumed = _resume(command)
     assert f"resuming: {done} of 12" in resumed, (err, resumed)
@@ -136,12 +176,10 @@ def small_disk(tmp_path):
     """A 160 KiB tmpfs (root only); yields (folder, grow) where grow() makes it 8 MiB."""
     folder = tmp_path / "disk"
     folder.mkdir()
-    if os.geteuid() != 0:
-        pytest.skip("needs root to mount a tmpfs")
+    require(os.geteuid() == 0, "needs root to mount a tmpfs (CI runs as root)")
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(folder)],
                              capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"needs mount -t tmpfs ({mounted.stderr.strip()})")
+    require(mounted.returncode == 0, f"needs mount -t tmpfs ({mounted.stderr.strip()})")
 
     def grow() -> None:
         subprocess.run(["mount", "-o", "remount,size=8m", str(folder)], check=True)

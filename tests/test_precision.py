@@ -7,11 +7,12 @@ import shutil
 import numpy as np
 import pytest
 
+from helpers import require_module
 from streamcolor import ModelError, ModelRunner
 from streamcolor.runtime import DEFAULT_MODEL
 from streamcolor.runtime.precision import ERROR_KEY, INT8_AUTO_LIMIT, choose, variant_path
 
-onnx = pytest.importorskip("onnx", reason="needs onnx to write variant metadata")
+onnx = require_module("onnx", "needs onnx to write variant metadata")
 
 
 def _with_error(source, target, error: float):

@@ -7,7 +7,7 @@ import pathlib
 import av
 import pytest
 
-from helpers import packets, video_pts
+from helpers import packets, require, video_pts
 from streamcolor import EncodeConfig, ModelConfig, colorize_file
 
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "datasets" / "video"
@@ -18,8 +18,8 @@ FILMS = ["bw/moviepy_chaplin.mp4", "clips/dvt_poppins_5.1audio.mp4",
 @pytest.mark.parametrize("name", FILMS)
 def test_real_film_round_trip_in_its_own_container(name, tmp_path, model_path, ffprobe):
     source = DATA / name
-    if not source.is_file():
-        pytest.skip(f"real media not found: {source} (the shared datasets folder)")
+    require(source.is_file(), f"real media not found: {source} (the shared datasets folder, "
+            "which CI lays beside the clone)")
     output = tmp_path / f"out{source.suffix}"
     # FLV cannot store negative decode timestamps: x264's B-frames would delay every stream
     # by their reorder depth, so keep timestamps exact there with bf=0.

@@ -133,13 +133,26 @@ def _model_batch(runner: ModelRunner, pictures: list[np.ndarray],
     return lightness, runner.run(lightness)
 
 
-def test_within_a_shot_no_reset_and_a_pan_carries_colour(model_path):
-    runner = _runner(model_path)
-    lightness, ab = _model_batch(runner, _pan(3, 20, step=2))
+def test_within_a_shot_no_reset_and_a_pan_carries_colour():
+    """A pan of 3 px a frame (1 px at the model's 32x32). The model colours a patch of the
+    first frame red and everything after grey: the red rides along with the pan, to where
+    the patch's texture went, and does not stay where the patch was."""
+    pictures = _pan(3, 9, step=3)
+    lightness = np.stack([model_input(np.rint(p * 255).astype(np.uint8), 32, FULL_RANGE)
+                          for p in pictures])[:, None]
+    rows, start = slice(10, 22), 18  # the patch: 8 model pixels wide, from column 18
+    ab = np.zeros((len(pictures), 2, 32, 32), np.float32)
+    ab[0, 0, rows, start : start + 8] = 60.0
     stabilizer = Stabilizer(TemporalConfig())
     out = np.stack(stabilizer(lightness, ab))
-    assert stabilizer.cuts == 0
-    assert not np.array_equal(out[1:], ab[1:])  # carried colour was mixed in
+    assert stabilizer.cuts == 0, "a pan is one shot"
+    last = len(pictures) - 1  # the texture has moved `last` model pixels to the left
+    inner = (slice(rows.start + 2, rows.stop - 2),)
+    moved = out[last, 0][inner][:, start - last + 2 : start - last + 6]
+    left = out[last, 0][inner][:, start + 2 : start + 6]  # the patch's first place, now left
+    assert moved.mean() > 0.3 * 60, f"the colour moved with the pan ({moved.mean():.1f})"
+    assert np.abs(left).max() < 0.25 * moved.mean(), "no colour stays where the pan left"
+    assert np.abs(out[last, 0][:, : start - last - 4]).max() < 0.1 * 60, "nor ahead of it"
 
 
 def test_an_object_entering_takes_its_own_colour_without_a_trail():

@@ -77,12 +77,52 @@ def test_unknown_family_and_dtype():
         build_model("eccv16", random_state_dict("eccv16"), dtype="int4")
 
 
+def _counted_here(model, size: int) -> dict:
+    """Parameters and GFLOPs counted by this test: the elements of every float initializer,
+    and 2 x the multiply-adds of every Conv and ConvTranspose with the tensor shapes that
+    onnxruntime really produces on a 1 x 1 x size x size frame (each convolution's input and
+    output made graph outputs), not shape inference."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    walked = onnx.ModelProto()
+    walked.CopyFrom(model)
+    convs = [n for n in walked.graph.node if n.op_type in ("Conv", "ConvTranspose")]
+    shown = {o.name for o in walked.graph.output}
+    for node in convs:
+        for name in (node.input[0], node.output[0]):
+            if name not in shown:
+                walked.graph.output.append(helper.make_empty_tensor_value_info(name))
+                shown.add(name)
+    session = cpu_session(walked.SerializeToString())
+    names = [o.name for o in session.get_outputs()]
+    shapes = {name: value.shape for name, value in zip(names, session.run(
+        names, _feed(session, np.full((1, 1, size, size), 50.0, np.float32))), strict=True)}
+    weights = {i.name: numpy_helper.to_array(i) for i in walked.graph.initializer}
+    macs = 0
+    for node in convs:
+        # Conv kernels are (out, in/g, kh, kw), ConvTranspose ones (in, out/g, kh, kw)
+        kernel = weights[node.input[1]].shape
+        per_element = int(np.prod(kernel[1:]))
+        counted = shapes[node.output[0]] if node.op_type == "Conv" else shapes[node.input[0]]
+        macs += int(np.prod(counted)) * per_element
+    floats = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+    params = sum(int(np.prod(i.dims)) for i in walked.graph.initializer if i.data_type in floats)
+    return {"parameters": params, "gflops": round(2 * macs / 1e9, 2), "convs": len(convs)}
+
+
 def test_graph_stats_match_manifests(family_model):
+    """The manifests' figures (what ``models info`` shows) against the converted graph walked
+    and run here; and graph_stats, which made them, against the same count."""
     import json
     import pathlib
 
     family, model = family_model
     manifest = json.loads((pathlib.Path(__file__).parents[1] / "models" /
                            f"{family}.json").read_text())
-    assert graph_stats(model, 256) == {"parameters": manifest["parameters"],
-                                       "gflops": manifest["gflops"]}
+    counted = _counted_here(model, 256)
+    assert counted["convs"] > 20, counted
+    assert counted["parameters"] == manifest["parameters"], counted
+    assert counted["gflops"] == pytest.approx(manifest["gflops"], abs=0.01), counted
+    assert graph_stats(model, 256) == {"parameters": counted["parameters"],
+                                       "gflops": counted["gflops"]}

@@ -7,8 +7,10 @@ import http.server
 import json
 import threading
 
+import numpy as np
 import pytest
 
+from helpers import require_module
 from streamcolor.zoo import fetch_model
 from streamcolor.zoo.errors import ChecksumError, DownloadError
 from streamcolor.zoo.fetch import download
@@ -111,15 +113,19 @@ def test_fetch_offline_fails_with_one_line_naming_url_and_import(tmp_path, monke
 
 
 def test_fetch_downloads_checks_and_converts(server, tmp_path, monkeypatch):
-    torch = pytest.importorskip("torch", reason="writing a checkpoint needs PyTorch: "
-                                "pip install torch==2.13.0")
-    pytest.importorskip("onnx", reason="conversion needs the onnx package")
-    from streamcolor.zoo import resolve_model
-    from streamcolor.zoo.architectures import random_state_dict
+    """The served checkpoint is downloaded, checked, converted, and the ONNX file it becomes
+    computes what the checkpoint does: the independent PyTorch forward of test_zoo_parity."""
+    torch = require_module("torch", "writing a checkpoint needs PyTorch: "
+                           "pip install torch==2.13.0 (CI installs it)")
+    require_module("onnx", "conversion needs the onnx package (the dev extra)")
+    from test_zoo_parity import ECCV16, feed, randomized, smooth_lightness
 
+    from streamcolor.zoo import resolve_model
+    from streamcolor.zoo.validate import cpu_session
+
+    reference = randomized(ECCV16(), torch.from_numpy(smooth_lightness(2, 256, 1)))
     checkpoint = tmp_path / "served.pth"
-    torch.save({k: torch.from_numpy(v) for k, v in random_state_dict("eccv16").items()},
-               checkpoint)
+    torch.save(reference.state_dict(), checkpoint)
     data = checkpoint.read_bytes()
     server.RequestHandlerClass = _handler_serving(data)
     manifests = tmp_path / "manifests"
@@ -132,6 +138,14 @@ def test_fetch_downloads_checks_and_converts(server, tmp_path, monkeypatch):
     path = fetch_model("eccv16", variants=False)
     assert resolve_model("eccv16") == path
     assert (path.parent / "c.pth").read_bytes() == data
+    session = cpu_session(str(path))  # the converted file loads and runs
+    lightness = smooth_lightness(2, 256, seed=7)
+    actual = session.run(None, feed(session, lightness))[0]
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(lightness)).numpy()
+    assert actual.shape == expected.shape == (2, 2, 256, 256)
+    assert np.abs(expected).max() > 10, "the reference gives real colour"
+    assert np.abs(actual - expected).max() < 1e-3, "the converted model is the checkpoint's"
 
 
 def _handler_serving(data: bytes):

@@ -128,18 +128,47 @@ def test_int8_and_fp16_variants_with_figures(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("STREAMCOLOR_EVAL_DIR", str(tmp_path / "val"))
     save_user_manifest(Manifest(name="small", family="eccv16", input_size=32, builtin=False))
     state = random_state_dict("eccv16")
+    rng = np.random.default_rng(0)  # a head that gives varied colour (+-30 ab), not grey
+    state["model8.6.weight"] = rng.normal(0, 1.2, state["model8.6.weight"].shape).astype(
+        np.float32)
+    state["model_out.weight"] = rng.uniform(-1, 1, state["model_out.weight"].shape).astype(
+        np.float32)
     model_dir("small").mkdir(parents=True, exist_ok=True)
     export_onnx("eccv16", state, variant_path("small"), input_size=32)
     info = build_variants("small", state=state)
+    lightness = np.stack([_lightness(cv2, path, 32) for path in sorted(
+        (tmp_path / "val").glob("*.png"))])
+    outputs = {variant: cpu_session(resolve_model(f"small:{variant}")).run(
+        None, {"L": lightness})[0] for variant in ("fp32", "fp16", "int8")}
+    spread = np.abs(outputs["fp32"] - outputs["fp32"].mean(axis=(0, 2, 3), keepdims=True))
+    assert spread.mean() > 10, "the fp32 model's colour varies: a garbage variant would show"
+    # mean and max |delta ab| against fp32, as fractions of the fp32 colour's spread (here
+    # fp16 0.002 and 0.015, int8 0.1 and 0.8; int8 with its weight scales 3x off: 2 and 7)
+    bounds = {"fp16": (0.02, 0.1), "int8": (0.2, 1.5)}
     for variant in ("fp16", "int8"):
         figures = info["variants"][variant]
         assert figures["frames"] == 2 and figures["cpu_fps_batch1"] > 0
         assert 0 <= figures["ab_mean_abs_error"] <= figures["ab_max_abs_error"]
         assert contract_of(resolve_model(f"small:{variant}")).input_size == 32
+        error = np.abs(outputs[variant] - outputs["fp32"])  # measured here, against fp32
+        mean_bound, max_bound = (b * spread.mean() for b in bounds[variant])
+        assert error.mean() < mean_bound and error.max() < max_bound, (
+            variant, error.mean(), error.max(), spread.mean())
+        # the reported figures say the same (they come from the same pictures)
+        assert figures["ab_mean_abs_error"] < mean_bound, (variant, figures)
+        assert figures["ab_max_abs_error"] < max_bound, (variant, figures)
     assert run_cli("info", "small", "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert set(shown["variants"]) == {"fp32", "fp16", "int8"}
     assert all(r.ok for r in verify_models("small"))
+
+
+def _lightness(cv2, path, size: int) -> np.ndarray:
+    """(1, size, size) float32 L* (0..100) of a picture, by OpenCV's own Lab conversion."""
+    picture = cv2.imread(str(path)).astype(np.float32) / 255
+    lab = cv2.cvtColor(cv2.resize(picture, (size, size), interpolation=cv2.INTER_AREA),
+                       cv2.COLOR_BGR2Lab)
+    return lab[None, :, :, 0]
 
 
 def run_cli(*argv):

@@ -15,11 +15,12 @@ import pathlib
 import numpy as np
 import pytest
 
-torch = pytest.importorskip(
-    "torch", reason="parity tests need PyTorch for the reference forward: "
+from helpers import require_module
+
+torch = require_module("torch", "parity tests need PyTorch for the reference forward: "
     "pip install torch==2.13.0 (CPU build)")
 nn = torch.nn
-pytest.importorskip("onnx", reason="conversion needs the onnx package: pip install onnx")
+require_module("onnx", "conversion needs the onnx package: pip install onnx")
 
 from streamcolor.zoo.checkpoint import load_state_dict  # noqa: E402
 from streamcolor.zoo.errors import CheckpointError  # noqa: E402

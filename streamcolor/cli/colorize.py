@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 
 from ..api import colorize
@@ -60,6 +61,16 @@ def run_single_pass(args) -> int:
             bar.close()
         if reporter:
             reporter.close(summary)
+    if args.metrics_json and not live:
+        _write_metrics(args.metrics_json, summary)
     if not quiet:
         print(summary_line(summary, args.output), file=sys.stderr)
     return 0
+
+
+def _write_metrics(path: str, summary) -> None:
+    """A file run's figures as one JSON line (a live run writes its own as it goes)."""
+    record = {"frames": summary.frames, "seconds": round(summary.seconds, 3),
+              "decode_errors": summary.decode_errors}
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(json.dumps(record) + "\n")

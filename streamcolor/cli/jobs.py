@@ -73,7 +73,7 @@ def wants_job(args) -> bool:
         return True  # a folder of films into a folder (made if it does not exist yet)
     if args.no_segments or args.live or args.preview or len(args.output) != 1:
         return False
-    if args.start is not None or args.duration is not None or args.on_decode_error != "stop":
+    if args.start is not None or args.duration is not None or args.on_decode_error == "stop":
         return False
     return (not parse_source(inputs[0]).live and pathlib.Path(inputs[0]).is_file()
             and _is_file_target(args.output[0]))
@@ -81,10 +81,10 @@ def wants_job(args) -> bool:
 
 def _pairs(args, parser_error) -> list[tuple[str, str]]:
     if args.live or args.preview or args.start is not None or args.duration is not None \
-            or len(args.output) != 1 or args.on_decode_error != "stop" or args.no_segments:
+            or len(args.output) != 1 or args.on_decode_error == "stop" or args.no_segments:
         parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "
                      "OUTPUT, without --live, --preview, --start, --duration, --no-segments "
-                     "or --on-decode-error skip")
+                     "or --on-decode-error stop (--strict)")
     target = pathlib.Path(args.output[0])
     folders = [i for i in args.input if pathlib.Path(i).is_dir()]
     if len(args.input) == 1 and not folders and not target.is_dir() \
@@ -217,8 +217,11 @@ def job_summary_line(summary, outputs: list[str]) -> str:
     resumed = f", {summary.resumed} resumed" if summary.resumed else ""
     spread = (f"{summary.segments} segment{'s' * (summary.segments != 1)} on {nodes} "
               f"node{'s' * (nodes != 1)}{resumed}\n")
+    errors = summary.decode_errors
+    skipped = f", {errors} decode error{'s' * (errors != 1)} skipped" if errors else ""
     return (spread + f"colorized {summary.frames} frames in {summary.seconds:.1f} s "
-            f"({summary.fps:.1f} fps, {summary.provider or 'none'}) -> {', '.join(outputs)}")
+            f"({summary.fps:.1f} fps, {summary.provider or 'none'}){skipped} -> "
+            f"{', '.join(outputs)}")
 
 
 def _write_metrics(path: str, summary) -> None:
@@ -226,6 +229,7 @@ def _write_metrics(path: str, summary) -> None:
                     "fps": round(n["frames"] / n["seconds"], 2) if n["seconds"] else 0.0}
              for name, n in summary.nodes.items()}
     record = {"segments": summary.segments, "resumed": summary.resumed,
-              "frames": summary.frames, "seconds": round(summary.seconds, 3), "nodes": nodes}
+              "frames": summary.frames, "seconds": round(summary.seconds, 3), "nodes": nodes,
+              "decode_errors": summary.decode_errors}
     with open(path, "a", encoding="utf-8") as out:
         out.write(json.dumps(record) + "\n")

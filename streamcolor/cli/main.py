@@ -65,9 +65,12 @@ def _add_colorize_parser(commands) -> None:
     span = video.add_argument_group("input")
     span.add_argument("--start", type=seconds, help="start at this time (seconds or HH:MM:SS)")
     span.add_argument("--duration", type=seconds, help="colorize this long")
-    span.add_argument("--on-decode-error", choices=("stop", "skip"), default="stop",
-                      help="damaged input: stop and name the position (default), or skip "
-                      "past it and count")
+    span.add_argument("--on-decode-error", choices=("stop", "skip"), default="skip",
+                      help="damaged input: colorize what can be read, one warning per "
+                      "damaged place (skip, the default, as FFmpeg), or stop at the first "
+                      "and name its position")
+    span.add_argument("--strict", action="store_const", const="stop", dest="on_decode_error",
+                      help="the same as --on-decode-error stop")
     span.add_argument("--hwaccel", choices=("auto", "cuda", "none"), default="auto",
                       help="decode files on the GPU (NVDEC): auto where it works (default), "
                       "cuda or fail, none")
@@ -208,10 +211,23 @@ class _Prefixed(logging.Formatter):
         return f"streamcolor: {kind}: {record.getMessage()}"
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is now (a second ``main()`` in one process, or a
+    test that captures stderr, must not write to a closed stream)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
 def _log_to_stderr(args) -> None:
     logger = logging.getLogger("streamcolor")
     if not any(isinstance(h.formatter, _Prefixed) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+        handler = _Stderr()
         handler.setFormatter(_Prefixed())
         handler.addFilter(RedactingFilter())
         logger.addHandler(handler)
@@ -252,4 +268,10 @@ def main(argv: list[str] | None = None) -> int:
         if getattr(args, "debug", False):
             raise
         print(redact(f"streamcolor: error: {describe(error)}"), file=sys.stderr)
+        return 1
+    except Exception as error:  # noqa: BLE001 - a library's error no layer translated
+        if getattr(args, "debug", False):
+            raise
+        print(redact(f"streamcolor: error: {describe(error)} ({type(error).__name__}; "
+                     "--debug shows where)"), file=sys.stderr)
         return 1

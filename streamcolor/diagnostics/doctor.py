@@ -9,7 +9,9 @@ inference, GPU decode, GPU encode) says ready or not, why, and the one command t
 
 from __future__ import annotations
 
+import contextlib
 import fractions
+import sys
 
 import numpy as np
 
@@ -46,7 +48,6 @@ def _driver() -> dict:
 
 
 def _libraries() -> dict:
-    libraries.preload()
     found = {}
     for part, names in libraries.cuda_libraries().items():
         statuses = [libraries.probe(name) for name in names]
@@ -77,9 +78,11 @@ def _opens_gpu_decoder(av) -> str | None:
 
         hwaccel = HWAccel(device_type="cuda", allow_software_fallback=False)
         context = av.CodecContext.create("h264", "r", hwaccel=hwaccel)
+        software = not context.is_hwaccel  # PyAV opens without a CUDA config in software
         context.open()
         context.close()
-        return None
+        return "FFmpeg has no CUDA decoder config for h264 (it opens in software)" \
+            if software else None
     except Exception as error:  # PyAV raises its own errors and builtins
         return describe(error)
 
@@ -121,7 +124,7 @@ def _cpu_verdict() -> dict:
 
 def _gpu_verdict(name: str, label: str, report: dict) -> dict:
     if name == "tensorrt" and not report["libraries"]["TensorRT"]["loads"]:
-        return _verdict(label, False, "TensorRT (libnvinfer.so.10) does not load",
+        return _verdict(label, False, f"TensorRT ({libraries.tensorrt_soname()}) does not load",
                         "pip install 'streamcolor[tensorrt]'")
     if providers.PROVIDERS[name] not in report["onnxruntime"].get("providers", []):
         return _verdict(label, False, "this onnxruntime build has no such provider",
@@ -135,9 +138,10 @@ def _gpu_verdict(name: str, label: str, report: dict) -> dict:
     try:
         runner = ModelRunner(DEFAULT_MODEL, provider=name)
         return _verdict(label, True, f"the bundled model runs on {runner.provider}")
-    except Exception:  # the reason in our words, not the exception's
+    except Exception as error:  # our words first, then onnxruntime's and the loader's
         reason = providers.diagnose(name)
-        return _verdict(label, False, reason.text, reason.fix)
+        said = [describe(error), *report.get("loader_errors", [])[:2]]
+        return _verdict(label, False, f"{reason.text} ({'; '.join(said)})", reason.fix)
 
 
 def _missing_basics(label: str, media: dict, driver: dict) -> dict | None:
@@ -183,14 +187,17 @@ def _encode_verdict(media: dict, driver: dict) -> dict:
 
 def collect() -> dict:
     """Everything doctor reports, as a JSON-ready dict (see the module docstring)."""
-    report = {"onnxruntime": _onnxruntime(), "driver": _driver(), "libraries": _libraries(),
-              "media": _media()}
-    verdicts = [_cpu_verdict()]
-    if report["onnxruntime"].get("installed"):
-        verdicts.append(_gpu_verdict("cuda", "CUDA inference", report))
-        verdicts.append(_gpu_verdict("tensorrt", "TensorRT inference", report))
-    verdicts += [_decode_verdict(report["media"], report["driver"]),
-                 _encode_verdict(report["media"], report["driver"])]
+    # anything a library prints goes to stderr: stdout is doctor --json's
+    with contextlib.redirect_stdout(sys.stderr):
+        report = {"onnxruntime": _onnxruntime(), "driver": _driver(),
+                  "loader_errors": list(libraries.preload()), "libraries": _libraries(),
+                  "media": _media()}
+        verdicts = [_cpu_verdict()]
+        if report["onnxruntime"].get("installed"):
+            verdicts.append(_gpu_verdict("cuda", "CUDA inference", report))
+            verdicts.append(_gpu_verdict("tensorrt", "TensorRT inference", report))
+        verdicts += [_decode_verdict(report["media"], report["driver"]),
+                     _encode_verdict(report["media"], report["driver"])]
     report["verdicts"] = verdicts
     return report
 
@@ -217,6 +224,7 @@ def _summary_lines(report: dict) -> list[str]:
     for part, state in report["libraries"].items():
         where = ", ".join(state["from"]) if state["loads"] else f"does not load ({state['error']})"
         lines.append(f"{part:<12} {where}")
+    lines += [f"loader       {error}" for error in report.get("loader_errors", [])]
     if media.get("pyav"):
         lines.append(f"PyAV         {media['pyav']} (FFmpeg {media['ffmpeg']}); hardware "
                      f"devices: {', '.join(media['hwaccel_devices']) or 'none'}")

@@ -5,8 +5,10 @@ Only the driver (this module) writes the manifest and the output; schedulers onl
 segment files. A job touches only the files it names (``manifest.json``, ``lock``, segment
 files and their hidden temporary files): a folder in its place that holds anything else and
 no manifest is refused, and cleaning up removes those files, then the folder if it is empty.
-A job that ends before any segment is done leaves no job folder behind. Running the same
-command again resumes: the manifest and every finished segment file are checked (frame
+A job that ends before any segment is done leaves no job folder behind, nor does one
+that fails in a way the same command would fail again (damaged input, a refused join); an
+interrupt, a full disk or a lost worker keep it, for the same command to resume. Running
+the same command again resumes: the manifest and every finished segment file are checked (frame
 count, checksum), and only what is missing is redone. A changed input, model or setting
 starts the job over, with a notice. With references or a keyframe model, each finished
 segment's manifest entry notes the references that could reach it (see :mod:`.references`):
@@ -23,11 +25,14 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import time
 from collections.abc import Callable
 
+import av
+
 from ..config import EncodeConfig, ModelConfig, PipelineConfig, TemporalConfig
-from ..errors import InputError, OutputError, StreamcolorError
+from ..errors import DecodeError, InputError, OutputError, StreamcolorError
 from ..media.sinks import FileSink, check_output_path
 from ..media.sources import FileSource
 from ..runtime import resolve_model_path
@@ -80,6 +85,7 @@ class JobSummary:
     provider: str = ""
     codecs: list[str] = dataclasses.field(default_factory=list)
     nodes: dict[str, dict] = dataclasses.field(default_factory=dict)
+    decode_errors: int = 0  # damaged places skipped in the segments run now
 
     @property
     def fps(self) -> float:
@@ -93,6 +99,7 @@ class JobSummary:
         node["segments"] += 1
         node["frames"] += result.frames
         node["seconds"] += result.seconds
+        self.decode_errors += result.damaged
 
 
 def job_folder(output: pathlib.Path) -> pathlib.Path:
@@ -272,7 +279,7 @@ class Film:
             (self.folder / manifest.done.pop(index)["file"]).unlink(missing_ok=True)
         for index, entry in list(manifest.done.items()):
             path = self.folder / entry["file"]
-            planned = manifest.segments[index].count
+            planned = entry["frames"] if entry.get("damaged") else manifest.segments[index].count
             if not path.is_file() or entry["frames"] != planned \
                     or file_sha256(path) != entry["sha256"]:
                 notify(f"{self.input.name}: segment {index + 1} is missing or damaged "
@@ -299,7 +306,7 @@ class Film:
         """Check a finished segment file and add it to the manifest (atomically)."""
         segment = self.manifest.segments[result.index]
         path = self.folder / segment_name(result.index)
-        if result.frames != segment.count:
+        if result.frames != segment.count and not result.damaged:
             raise StreamcolorError(f"segment {result.index + 1} of {self.input.name} has "
                                    f"{result.frames} frames, expected {segment.count}")
         if file_sha256(path) != result.sha256:
@@ -316,10 +323,18 @@ class Film:
         (if nothing else is in it)."""
         segments = self.manifest.segments
         files = [self.folder / self.manifest.done[s.index]["file"] for s in segments]
-        frames = join_segments(str(self.input), self.output, files,
-                               [s.count for s in segments], encode)
+        counts = [self.manifest.done[s.index]["frames"] for s in segments]
+        if not any(counts):
+            raise DecodeError(f"{self.input}: no video frame could be decoded")
+        frames = join_segments(str(self.input), self.output, files, counts, encode)
         self._remove_folder()
         return frames
+
+    def discard(self) -> None:
+        """After a failure that a rerun cannot resume: remove the job's files and folder
+        (only if this run holds its lock)."""
+        if self._lock is not None:
+            self._remove_folder()
 
     def close(self) -> None:
         """Release the job folder's lock. A job with no finished segment has nothing worth
@@ -333,8 +348,34 @@ class Film:
             self._lock = None
 
 
-def _no_space(error: BaseException) -> bool:
-    return cause_errno(error) == errno.ENOSPC
+_NEARLY_FULL = 256 << 20  # bytes free: below this, ENOSPC is the disk's
+
+
+def _from_ffmpeg(error: BaseException | None) -> bool:
+    """Whether an FFmpeg error is along the error's causes (it may say ENOSPC of itself)."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, av.FFmpegError):
+            return True
+        error = getattr(error, "error", None) or error.__cause__ or error.__context__
+    return False
+
+
+def _no_space(error: BaseException, films: list[Film]) -> bool:
+    """A full disk, not an FFmpeg muxer that says ENOSPC of its own buffers (a damaged
+    packet can make Matroska's do so)."""
+    if cause_errno(error) != errno.ENOSPC:
+        return False
+    if not _from_ffmpeg(error):
+        return True  # the OS said so
+    for film in films:
+        try:
+            if shutil.disk_usage(film.output.parent).free < _NEARLY_FULL:
+                return True
+        except OSError:
+            return True
+    return not films
 
 
 def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(),
@@ -389,8 +430,15 @@ def run_films(pairs: list[tuple[str, str]], *, model: ModelConfig = ModelConfig(
         for film in films:
             summary.frames += film.join(encode)
     except (OSError, StreamcolorError) as error:
-        if _no_space(error):
+        if _no_space(error, films):
             raise OutputError(_full_disk(films)) from error
+        if not getattr(error, "resumable", False):
+            for film in films:  # the same command would fail again: nothing to resume
+                film.discard()
+        raise
+    except Exception:
+        for film in films:
+            film.discard()
         raise
     finally:
         for film in films:

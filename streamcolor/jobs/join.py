@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 import av
 
 from ..config import EncodeConfig
-from ..errors import OutputError
+from ..errors import OutputError, format_time
+from ..media.demux import packets
 from ..media.sinks import FileSink
 from ..media.sources import FileSource
 from .packets import read_header, read_packets
@@ -36,7 +37,7 @@ def _input_packets(source: FileSource) -> Iterator[tuple[float, av.Packet, bool]
     """Packets of the other streams, in demux order, each keyed by the latest time demuxed
     so far: a packet stored early (subtitles at the file's start) holds nothing back."""
     latest = float("-inf")
-    for packet in source.container.demux():
+    for packet in packets(source.container, on_error=lambda error: None):
         if packet.stream is source.video or not packet.size:
             continue
         latest = max(latest, _time(packet))
@@ -77,7 +78,7 @@ def join_segments(input: str, output: pathlib.Path, files: list[pathlib.Path],
             for _, packet, is_video in heapq.merge(other, video, key=lambda item: item[0]):
                 if is_video:
                     packet.stream = sink.video
-                    sink.container.mux(packet)
+                    _mux_video(sink, packet)
                     written += 1
                     if on_packet:
                         on_packet(written)
@@ -89,6 +90,18 @@ def join_segments(input: str, output: pathlib.Path, files: list[pathlib.Path],
             raise
         sink.commit()
     return written
+
+
+def _mux_video(sink: FileSink, packet: av.Packet) -> None:
+    """Mux one colorized packet; FFmpeg's refusal (of it, or of a copied packet the muxer
+    was holding back to interleave) as one line."""
+    try:
+        sink.container.mux(packet)
+    except av.FFmpegError as error:
+        from ..media.sinks import _reason
+
+        raise OutputError(f"cannot write {sink.path} at {format_time(_time(packet))}: "
+                          f"{_reason(error)}") from error
 
 
 def _check_extradata(sink: FileSink, files: list[pathlib.Path]) -> None:

@@ -164,8 +164,11 @@ class LocalScheduler:
             index = worker.job[0].segment.index
             tries = self.attempts[index] = self.attempts.get(index, 0) + 1
             if tries >= ATTEMPTS:
-                raise StreamcolorError(f"segment {index + 1}: its worker died {tries} times "
-                                       f"(exit status {worker.process.exitcode})")
+                lost = StreamcolorError(f"segment {index + 1}: its worker died {tries} times "
+                                        f"(exit status {worker.process.exitcode}); finished "
+                                        "segments are kept: the same command resumes")
+                lost.resumable = True  # the job folder stays (see jobs.job)
+                raise lost
             self.notify(f"worker {slot + 1} died (exit status {worker.process.exitcode}); "
                         f"redoing segment {index + 1}")
             queue.insert(0, worker.job)

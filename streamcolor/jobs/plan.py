@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import logging
 import math
 import os
 from fractions import Fraction
@@ -22,6 +23,7 @@ import numpy as np
 from ..color.temporal import max_weight  # the stabilizer's own bound on carried colour
 from ..config import TemporalConfig
 from ..errors import DecodeError
+from ..media.demux import packets
 from ..media.sources import _TRUNCATION_TOLERANCE, format_time, open_input
 
 __all__ = ["FilmIndex", "Segment", "scan", "plan_segments", "warmup_frames",
@@ -33,6 +35,7 @@ _WINDOW_SHARE = 0.2  # a cut may move this share of the target length either way
 _WINDOW_MAX = 5.0  # seconds
 _SHOT_MIN = 12.0  # mean |dY| (of 255) of a shot change at 16x16
 _SHOT_RATIO = 3.0  # ...and this many times the window's median difference
+_log = logging.getLogger("streamcolor")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,13 +73,15 @@ class Segment:
         return cls(**data)
 
 
-def scan(path: str | os.PathLike, video_index: int) -> FilmIndex:
-    """List the frames of stream ``video_index`` from its packets (no decoding); raise
-    :class:`DecodeError` if the file ends well before the duration it declares."""
+def scan(path: str | os.PathLike, video_index: int, *, strict: bool = False) -> FilmIndex:
+    """List the frames of stream ``video_index`` from its packets (no decoding), as far as
+    the file can be read. A file that ends well before the duration it declares, or whose
+    data cannot be read to its end, is warned about; with ``strict`` it raises
+    :class:`DecodeError`."""
     pts, keys, latest = [], [], 0.0
     with open_input(path) as container:
         stream = container.streams[video_index]
-        for packet in container.demux():
+        for packet in _readable(container, path, strict):
             if packet.pts is None or not packet.size:
                 continue
             if packet.time_base:
@@ -88,25 +93,39 @@ def scan(path: str | os.PathLike, video_index: int) -> FilmIndex:
             if packet.is_keyframe:
                 keys.append(packet.pts)
         time_base = stream.time_base
-        _check_truncation(path, container, latest)
+        _check_truncation(path, container, latest, strict)
     if not pts:
         raise DecodeError(f"{path}: the video stream has no packets with timestamps")
-    pts.sort()
+    pts = sorted(set(pts))  # a repeated timestamp is one frame (the pass drops repeats)
     keyframes = sorted({bisect.bisect_left(pts, k) for k in keys})
     return FilmIndex(pts=pts, keyframes=keyframes, time_base=time_base)
 
 
-def _check_truncation(path, container, latest: float) -> None:
+def _readable(container, path, strict: bool):
+    """The container's packets up to the first that cannot be read."""
+
+    def unreadable(error: BaseException) -> None:
+        if strict:
+            raise DecodeError(f"unreadable data in {path}: {error}") from error
+        _log.warning("%s: unreadable data from here on; the film is colorized up to it",
+                     os.path.basename(path))
+
+    return packets(container, on_error=unreadable)
+
+
+def _check_truncation(path, container, latest: float, strict: bool) -> None:
     """The same test as a single pass makes (see :mod:`streamcolor.media.sources`)."""
     if not container.duration:
         return
     declared = container.duration / av.time_base
     start = (container.start_time or 0) / av.time_base
     if latest + _TRUNCATION_TOLERANCE < start + declared:
-        raise DecodeError(f"the file ends at {format_time(latest)} but declares "
-                          f"{format_time(declared)}: {path} is truncated; use --on-decode-error "
-                          "skip to continue past damaged data",
-                          position=latest)
+        message = (f"the file ends at {format_time(latest)} but declares "
+                   f"{format_time(declared)}: {path} is truncated")
+        if strict:
+            raise DecodeError(f"{message}; --on-decode-error skip (the default) colorizes "
+                              "what can be read", position=latest)
+        _log.warning("%s; it is colorized up to where it ends", message)
 
 
 def warmup_frames(temporal: TemporalConfig) -> int:
@@ -182,7 +201,7 @@ def _shot_change(path, video_index: int, index: FilmIndex, lo: int, hi: int) -> 
                     break
                 small = frame.reformat(width=16, height=16, format="gray")
                 thumbs[frame.pts] = small.to_ndarray().astype(np.float32)
-        except av.FFmpegError:
+        except (av.FFmpegError, IndexError):
             return None  # damaged data: fall back to keyframes; the real pass reports it
     order = sorted(thumbs)
     if len(order) < 3:

@@ -98,15 +98,28 @@ def _stderr_to_log() -> Iterator[None]:
                 _log.debug("ray: %s", line)
 
 
-def run_remote(task: SegmentTask) -> tuple[SegmentResult, bytes]:
-    """The Ray task: colorize one segment into a scratch file; return its result and bytes."""
+def _attempt() -> int:
+    """Which try of the running Ray task this is: 0 for the first, 1 for Ray's first retry."""
+    try:
+        import ray
+
+        return int(ray._private.worker.global_worker.core_worker
+                   .get_current_task_attempt_number())
+    except Exception:  # noqa: BLE001 - a private API: without it, retries go unnamed
+        return 0
+
+
+def run_remote(task: SegmentTask) -> tuple[SegmentResult, bytes, int]:
+    """The Ray task: colorize one segment into a scratch file; return its result, its bytes
+    and which attempt this was (a node lost mid-task makes Ray run it again elsewhere)."""
     import ray
 
     node = ray.get_runtime_context().get_node_id()[:12]
+    attempt = _attempt()
     with tempfile.TemporaryDirectory(prefix="streamcolor-segment-") as scratch:
         path = pathlib.Path(scratch) / f"segment-{task.segment.index:05d}.packets"
         result = colorize_segment(task, path)
-        return dataclasses.replace(result, node=node), path.read_bytes()
+        return dataclasses.replace(result, node=node), path.read_bytes(), attempt
 
 
 class RayScheduler:
@@ -148,7 +161,10 @@ class RayScheduler:
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 for ref in ready:
                     task, target = pending.pop(ref)
-                    result, data = self._get(ref, task)
+                    result, data, attempt = self._get(ref, task)
+                    if attempt:
+                        self.notify(f"segment {task.segment.index + 1} was lost with its node "
+                                    f"and redone on node {result.node} (try {attempt + 1})")
                     write_atomic(target, data)
                     provider = result.provider or provider
                     finished(task, result)
@@ -160,7 +176,7 @@ class RayScheduler:
             ray.shutdown()
         return provider
 
-    def _get(self, ref, task: SegmentTask) -> tuple[SegmentResult, bytes]:
+    def _get(self, ref, task: SegmentTask) -> tuple[SegmentResult, bytes, int]:
         try:
             return self.ray.get(ref)
         except self.ray.exceptions.RayTaskError as error:

@@ -86,11 +86,15 @@ class SegmentResult:
     provider: str = ""
     cuts: tuple[int, ...] = ()
     keyframes: tuple[int, ...] = ()
+    damaged: int = 0  # damaged places skipped: ``frames`` may then differ from the plan
 
     def record(self, name: str) -> dict:
         """The manifest entry of this segment stored as file ``name``."""
-        return {"file": name, "frames": self.frames, "first_pts": self.first_pts,
-                "last_pts": self.last_pts, "sha256": self.sha256}
+        entry = {"file": name, "frames": self.frames, "first_pts": self.first_pts,
+                 "last_pts": self.last_pts, "sha256": self.sha256}
+        if self.damaged:
+            entry["damaged"] = self.damaged
+        return entry
 
 
 def node_name() -> str:
@@ -180,7 +184,10 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
         report = (lambda _: on_frames(sink.frames)) if on_frames else None
         Pipeline(source, runner, sink, batch_size=task.model.batch_size, stabilizer=stabilizer,
                  on_progress=report, guide=prepared.guide if prepared else None).run()
-    if sink.frames != seg.count or sink.frames == 0:
+    if sink.frames < seg.count:  # a decoder drops frames whose references are damaged
+        source.missing(seg.count - sink.frames)
+    damaged = source.decode_errors  # frames of damaged data may be missing: not a fault
+    if not damaged and (sink.frames != seg.count or sink.frames == 0):
         target.unlink(missing_ok=True)
         raise SegmentError(f"segment {seg.index + 1} of {task.input} gave {sink.frames} frames, "
                            f"expected {seg.count}; the input may be damaged (--no-segments "
@@ -191,4 +198,4 @@ def colorize_segment(task: SegmentTask, target: str | os.PathLike,
                          provider=runner.provider,
                          cuts=tuple(sorted(prepared.cuts)) if prepared else (),
                          keyframes=prepared.keyframes(seg.first, seg.first + seg.count)
-                         if prepared else ())
+                         if prepared else (), damaged=damaged)

@@ -14,6 +14,7 @@ its codec, converted otherwise (:mod:`streamcolor.live.audio`).
 
 from __future__ import annotations
 
+import logging
 import os
 import pathlib
 import shutil
@@ -29,6 +30,8 @@ from ..media.sinks import FileSink
 from .audio import AudioRoute
 
 __all__ = ["open_outputs", "TeeSink", "PreviewSink", "WithAudio", "output_format"]
+
+_log = logging.getLogger("streamcolor")
 
 _STREAM_FORMATS = {"rtsp": "rtsp", "rtsps": "rtsp", "rtmp": "flv", "rtmps": "flv",
                    "udp": "mpegts", "srt": "mpegts", "tcp": "mpegts"}
@@ -120,7 +123,7 @@ def _open_sink(target: str, source, encode: EncodeConfig):
 class PreviewSink:
     """A window showing the colorized frames: raw frames piped to FFmpeg's ``ffplay``."""
 
-    def __init__(self, plan, title: str = "streamcolor") -> None:
+    def __init__(self, plan, title: str = "streamcolor", *, others: bool = True) -> None:
         _check_display()
         player = shutil.which("ffplay")
         if player is None:
@@ -133,10 +136,14 @@ class PreviewSink:
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE)
         self._container = av.open(self._process.stdin, "w", format="nut")
         self._stream = None
+        self._gone, self._others = False, others
 
     def write(self, frame: av.VideoFrame) -> None:
+        if self._gone:
+            return
         if self._process.poll() is not None:
-            return  # the window was closed: the other outputs carry on
+            self._went_away()  # the window was closed: the other outputs carry on
+            return
         if self._stream is None:
             self._stream = self._container.add_stream("rawvideo", rate=25)
             self._stream.width, self._stream.height = frame.width, frame.height
@@ -145,7 +152,16 @@ class PreviewSink:
         try:
             self._container.mux(self._stream.encode(frame))
         except (OSError, av.FFmpegError):
-            pass  # the player went away mid-write
+            self._went_away()  # the player went away mid-write
+
+    def _went_away(self) -> None:
+        """Say once, in one line, that the preview is gone; the run goes on without it."""
+        self._gone = True
+        status = self._process.poll()
+        how = (f"ffplay exited with status {status}" if status is not None
+               else "ffplay stopped reading")
+        others = "the other outputs carry on" if self._others else "the run goes on"
+        _log.warning("the preview window closed (%s); %s", how, others)
 
     def copy(self, packet) -> None:
         pass  # the preview shows video only
@@ -185,7 +201,7 @@ def open_outputs(targets: list[str], source, encode: EncodeConfig, *, preview: b
             sinks.append(_open_sink(target, source, encode))
         if preview:
             plan = sinks[0].plan if sinks else _preview_plan(source)
-            sinks.append(PreviewSink(plan))
+            sinks.append(PreviewSink(plan, others=bool(sinks)))
     except BaseException:
         for sink in sinks:
             sink.abort()

@@ -10,9 +10,11 @@ decoder first and drains it at the end of the demux.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import av
+
+from .demux import packets
 
 __all__ = ["video_decoder", "decode_from"]
 
@@ -36,19 +38,38 @@ def video_decoder(stream) -> av.CodecContext | None:
     return decoder
 
 
-def decode_from(container, stream, decoder: av.CodecContext | None) -> Iterator[av.VideoFrame]:
+def decode_from(container, stream, decoder: av.CodecContext | None,
+                on_damage: Callable[[BaseException, av.Packet | None], None] | None = None
+                ) -> Iterator[av.VideoFrame]:
     """The frames of ``stream`` from the container's position on (call it right after a
     seek), through ``decoder`` (from :func:`video_decoder`) or, if None, the stream's own
-    codec context. Frames carry the stream's time base."""
+    codec context. Frames carry the stream's time base. With ``on_damage``, a packet that
+    does not decode is reported to it (with the packet) and skipped, and data that cannot be
+    read ends the frames (reported with None); without it, the FFmpeg error is raised."""
     if decoder is None:
-        for packet in container.demux(stream):
-            yield from packet.decode()
-        return
-    decoder.flush_buffers()  # frames and references from before the seek
-    for packet in container.demux(stream):
+        decoder = stream.codec_context
+    else:
+        decoder.flush_buffers()  # frames and references from before the seek
+    for packet in _packets(container, stream, on_damage):
         if packet.size:
-            yield from _timed(decoder.decode(packet), stream)
-    yield from _timed(decoder.decode(None), stream)
+            yield from _decoded(decoder, packet, stream, on_damage)
+    yield from _decoded(decoder, None, stream, on_damage)
+
+
+def _packets(container, stream, on_damage) -> Iterator[av.Packet]:
+    on_error = None if on_damage is None else (lambda error: on_damage(error, None))
+    return packets(container, stream, on_error=on_error)
+
+
+def _decoded(decoder, packet, stream, on_damage) -> Iterator[av.VideoFrame]:
+    try:
+        frames = decoder.decode(packet)
+    except av.FFmpegError as error:
+        if on_damage is None:
+            raise
+        on_damage(error, packet)
+        return
+    yield from _timed(frames, stream)
 
 
 def _timed(frames, stream) -> Iterator[av.VideoFrame]:

@@ -19,7 +19,7 @@ from ..color.lab import PlaneSpec, chroma_planes
 __all__ = [
     "FramePlan", "plan_formats", "has_alpha", "working_format", "to_working", "plane_array",
     "plane_spec",
-    "colorize_frame",
+    "colorize_frame", "chroma_inputs",
 ]
 
 _PLANAR_YUV = re.compile(r"^yuv(420|422|444|440|411|410)p(9|10|12|14|16)?(le)?$")
@@ -204,3 +204,16 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
     if plan.encoded != plan.built:
         out = out.reformat(format=plan.encoded)
     return out
+
+
+def chroma_inputs(frames: list[av.VideoFrame], plan: FramePlan
+                  ) -> list[tuple[np.ndarray, PlaneSpec, tuple[int, int]]]:
+    """Each decoded frame's (luma plane, spec, chroma shape of ``plan.built``): what a batch's
+    chroma is made from in one call (the runner's frame graphs)."""
+    inputs = []
+    for frame in frames:
+        spec = plane_spec(frame, plan)
+        chroma = av.VideoFormat(plan.built, frame.width, frame.height).components[1]
+        inputs.append((plane_array(frame.planes[0], spec.dtype), spec,
+                       (chroma.height, chroma.width)))
+    return inputs

@@ -5,7 +5,7 @@ display"). :func:`read_photo` applies the orientation to the pixels and resets t
 so the output displays like the input in every viewer and in formats with no EXIF at all.
 :func:`encode_photo` writes EXIF and the ICC profile where the format holds them (JPEG, PNG,
 WebP) and the resolution where it has a field for it (JFIF density, PNG ``pHYs``, TIFF tags).
-OpenCV (≥ 4.12) reads and writes the EXIF and ICC blocks; the few bytes of orientation and
+OpenCV (≥ 5.0) reads and writes the EXIF and ICC blocks; the few bytes of orientation and
 density are read and patched here.
 """
 
@@ -23,7 +23,7 @@ __all__ = ["PhotoMeta", "read_photo", "encode_photo", "orient"]
 
 ORIENTATION, X_RESOLUTION, Y_RESOLUTION, RESOLUTION_UNIT = 0x0112, 0x011A, 0x011B, 0x0128
 _HOLDS_EXIF_ICC = (".jpg", ".jpeg", ".png", ".webp")
-_ICC = getattr(cv2, "IMAGE_METADATA_ICCP", None)  # OpenCV writes ICC since after 4.12
+_ICC = getattr(cv2, "IMAGE_METADATA_ICCP", None)  # written in JPEG and PNG by OpenCV 5
 
 
 @dataclasses.dataclass

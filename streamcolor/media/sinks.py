@@ -22,6 +22,8 @@ from ..config import EncodeConfig
 from ..errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from ..redact import redact
 from .atomic import temporary_beside
+from .copycheck import unwritable_streams
+from .copytimes import CopyTimes
 from .encoders import choose_encoder, encoder_options, video_encoder
 from .frames import FramePlan, has_alpha, plan_formats
 from .sources import FileSource
@@ -65,6 +67,7 @@ class FileSink:
         ``add_streams(container)``, if given, adds more streams before the header is written."""
         self.url = str(path) if format else None
         self.seconds = {"encode": 0.0, "mux": 0.0}  # busy time, for benchmarks
+        self.copy_times = CopyTimes()  # copied packets' times repaired or dropped
         self.path = pathlib.Path(path)
         if self.url is None:
             check_output_path(self.path, source.input_paths)
@@ -122,7 +125,7 @@ class FileSink:
             stream = self.container.add_stream(self.codec, rate=info.rate)
         except (ValueError, av.FFmpegError) as error:
             raise EncoderError(f"cannot use encoder {self.codec!r}: {describe(error)}") from error
-        stream.codec_context.options = _checked_options(
+        stream.codec_context.options = self._video_options = _checked_options(
             stream, self.codec, encoder_options(self.codec, encode, info.rate), encode)
         if encode.threads is not None and "threads" not in dict(encode.options):
             stream.codec_context.thread_count = encode.threads  # the run's thread plan
@@ -166,7 +169,7 @@ class FileSink:
         self._as_attachments: set[int] = set()
         matroska = "matroska" in self.container.format.name
         attach = frozenset(source.attached_pictures) if matroska else frozenset()
-        plan = plan_streams(source.copied, format_name=self.container.format.name,
+        plan = plan_streams(self._writable(source), format_name=self.container.format.name,
                             video_codec=self.codec, policy=policy, label=self._label(),
                             attachments=attach)
         self.notes.extend(plan.notes)
@@ -184,6 +187,21 @@ class FileSink:
                 self._describe_like(stream, template)
                 self._streams[template.index] = stream
                 self._converters[template.index] = converter
+
+    def _writable(self, source) -> list:
+        """The streams to copy, less those whose first packets the muxer refuses (damaged
+        data: see :mod:`.copycheck`), each left out with a note."""
+        streams = [s for s in source.copied if s.index not in source.attached_pictures]
+        if self.url or not streams or not hasattr(source, "path"):
+            return source.copied
+        refused = unwritable_streams(source.path, [s.index for s in streams],
+                                     self.container.format.name)
+        for stream in streams:
+            if stream.index in refused:
+                self.notes.append(f"{self._label()} cannot take the packets of "
+                                  f"{stream_label(stream)} ({refused[stream.index]}; damaged "
+                                  "data?): left out")
+        return [s for s in source.copied if s.index not in refused]
 
     def _add_copy(self, template):
         try:
@@ -222,10 +240,13 @@ class FileSink:
         try:
             self.container.start_encoding()
         except (ValueError, av.FFmpegError) as error:
-            # every copied stream was tried with the muxer when planned: the encoder failed
+            # every copied stream was tried with the muxer when planned: the encoder failed;
+            # FFmpeg rarely says which setting it refused, so name the ones it was given
+            given = ", ".join(f"{k}={v}" for k, v in self._video_options.items())
             raise EncoderError(
                 f"cannot start writing {redact(self.url or self.path)}: {_reason(error)} "
-                "(check --codec, --encoder-option and the output container)"
+                f"({self.codec} with {given or 'no options'}: check --codec, --preset, "
+                "--encoder-option and the output container)"
             ) from error
 
     def _incompatible(self, template, error: BaseException) -> str:
@@ -254,19 +275,30 @@ class FileSink:
         if index not in self._streams:
             return  # an attachment (written in the header), a timecode track or left out
         started = time.perf_counter()
-        if index in self._converters:
-            self.container.mux(self._converters[index].convert(packet))
-        else:
-            packet.stream = self._streams[index]
-            self.container.mux(packet)
+        stream = self._streams[index]
+        at = packet.pts if packet.pts is not None else packet.dts
+        at = float(at * packet.time_base) if at is not None and packet.time_base else None
+        try:
+            if index in self._converters:
+                self.container.mux(self._converters[index].convert(packet))
+            elif self.copy_times.fit(packet, stream):
+                packet = self.copy_times.plain(packet, stream)
+                packet.stream = stream
+                self.container.mux(packet)
+        except av.FFmpegError as error:
+            self.copy_times.refused(error, stream_label(stream), at, self._label())
         self.seconds["mux"] += time.perf_counter() - started
 
     def finish(self) -> None:
         """Flush the encoder and close the temporary file (the encode stage's last work)."""
         self.write(None)
-        for converter in self._converters.values():
-            self.container.mux(converter.flush())
-        self.container.close()
+        try:
+            for converter in self._converters.values():
+                self.container.mux(converter.flush())
+            self.container.close()
+        except av.FFmpegError as error:
+            raise OutputError(f"cannot finish writing {redact(self.url or self.path)}: "
+                              f"{_reason(error)}") from error
 
     def commit(self) -> None:
         """Move the finished file into place: the run's last step, after every stage ended."""

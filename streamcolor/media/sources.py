@@ -22,23 +22,18 @@ from ..errors import (
     NotMediaError,
     NoVideoStreamError,
     describe,
+    format_time,
 )
+from .damage import DamageLog
 from .decoders import video_decoder
+from .demux import packets
 from .frames import to_working, working_format
-from .hwaccel import check_decoder, decode_options
+from .hwaccel import check_decoder, decode_options, no_stream_message
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB
 _TRUNCATION_TOLERANCE = 1.0  # seconds of declared duration allowed to be missing at the end
-
-
-def format_time(seconds: float | None) -> str:
-    """``HH:MM:SS.mmm`` for messages."""
-    if seconds is None:
-        return "an unknown position"
-    ms = int(round(max(0.0, seconds) * 1000))
-    return f"{ms // 3600000:02d}:{ms // 60000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
 def open_input(path: str | os.PathLike, **options) -> av.container.InputContainer:
@@ -49,13 +44,17 @@ def open_input(path: str | os.PathLike, **options) -> av.container.InputContaine
     if path.is_dir():
         raise InputError(f"input is a directory, not a media file: {path}")
     try:
-        return av.open(str(path), **options)
+        return av.open(str(path), metadata_errors="replace", **options)
     except av.error.PermissionError as error:
         raise InputError(f"cannot read {path}: permission denied") from error
     except (av.FFmpegError, UnicodeDecodeError) as error:
         raise NotMediaError(
             f"{path} is not a media file FFmpeg can read, or it is truncated ({describe(error)})"
         ) from error
+    except RuntimeError as error:  # PyAV: hwaccel without software fallback, no GPU stream
+        if options.get("hwaccel") is None:
+            raise
+        raise InputError(no_stream_message(path)) from error
 
 
 
@@ -108,14 +107,18 @@ def _pick_video(container) -> av.video.stream.VideoStream:
 def _first_frame(container, stream) -> av.VideoFrame | None:
     """The first frame that decodes; damaged packets before it are left to the real pass."""
     decoder = video_decoder(stream)
-    for packet in container.demux(stream):
+    for packet in packets(container, stream, on_error=lambda error: None):
         try:
             frames = decoder.decode(packet) if decoder else packet.decode()
         except av.FFmpegError:
             continue
         if frames:
             return frames[0]
-    return None
+    try:  # a decoder that holds frames back (threads, reordering) gives them at the end
+        frames = (decoder or stream.codec_context).decode(None)
+    except av.FFmpegError:
+        return None
+    return frames[0] if frames else None
 
 
 class FileSource:
@@ -127,10 +130,13 @@ class FileSource:
         *,
         start: float | None = None,
         duration: float | None = None,
-        on_decode_error: str = "stop",
+        on_decode_error: str = "skip",
         hwaccel: str = "none",
     ) -> None:
-        """``hwaccel``: decode on the GPU (auto, cuda) or not (none); see :mod:`.hwaccel`."""
+        """``on_decode_error``: skip damaged data, warn and count it in ``decode_errors``
+        (as FFmpeg reads what can be read), or stop at the first damaged place with a
+        :class:`DecodeError`. ``hwaccel``: decode on the GPU (auto, cuda) or not (none); see
+        :mod:`.hwaccel`."""
         if on_decode_error not in ("stop", "skip"):
             raise ValueError("on_decode_error must be 'stop' or 'skip'")
         if (start or 0) < 0 or (duration is not None and duration <= 0):
@@ -139,7 +145,7 @@ class FileSource:
         self.start = start or 0.0
         self.end = self.start + duration if duration else None
         self.on_decode_error = on_decode_error
-        self.decode_errors = 0
+        self.damage = DamageLog(self.path.name)
         self.container = open_input(self.path, **decode_options(hwaccel))
         self.video = _pick_video(self.container)
         check_decoder(hwaccel, self.video)
@@ -195,6 +201,11 @@ class FileSource:
                           f"{float(rate):g} fps, its frame rate")
 
     @property
+    def decode_errors(self) -> int:
+        """Damaged places skipped so far."""
+        return self.damage.count
+
+    @property
     def input_paths(self) -> list[pathlib.Path]:
         """Files this source reads (an output must not be one of them)."""
         return [self.path]
@@ -240,18 +251,21 @@ class _Reader:
         self.video_done = False
         self.working = None
         self.next_pts = Fraction(0)
+        self.last_pts: int | None = None
 
     def _fail(self, message: str, error: BaseException | None = None,
-              position: float | None = None) -> None:
+              position: float | None = None, stream=None) -> None:
         source = self.source
-        source.decode_errors += 1
         position = self.last_time if position is None else position
         if source.on_decode_error == "stop":
             raise DecodeError(
                 f"{message} in {source.path} at {format_time(position)}; "
-                "use --on-decode-error skip to continue past damaged data",
+                "--on-decode-error skip (the default) colorizes what can be read",
                 position=position,
             ) from error
+        stream = source.video if stream is None else stream
+        label = "the file" if stream is False else f"stream #{stream.index} ({stream.type})"
+        source.damage.note(message, label, position)
 
     def _shift(self, stream) -> int:
         if not self.source.start:
@@ -279,12 +293,16 @@ class _Reader:
             self._fail("video frame without a timestamp")
             return
         seconds = float(frame.pts * frame.time_base)
+        if self.last_pts is not None and frame.pts <= self.last_pts:
+            self._fail("video frame with a repeated or earlier timestamp", position=seconds)
+            return
         if source.start and seconds < source.start:
             return
         if source.end is not None and seconds >= source.end:
             self.video_done = True
             return
         self.last_time = seconds
+        self.last_pts = frame.pts
         if self.working is None:
             self.working = working_format(frame.format.name)
         if frame.format.name != self.working:
@@ -329,16 +347,11 @@ class _Reader:
         source = self.source
         if source.start and source.pts_step is None:
             source.container.seek(int(source.start * av.time_base), backward=True)
-        packets = source.container.demux()
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except av.FFmpegError as error:
-                self._fail(f"unreadable data ({describe(error)})", error)
-                return
-            yield packet
+        def unreadable(error: BaseException) -> None:
+            self._fail(f"unreadable data from here on ({describe(error)})", error,
+                       stream=False)
+
+        yield from packets(source.container, on_error=unreadable)
 
     def run(self) -> Iterator[av.VideoFrame | av.Packet]:
         source = self.source
@@ -352,6 +365,7 @@ class _Reader:
             if self.video_done and source.end is not None and self.latest_end > source.end + 1:
                 break
         self._check_truncation()
+        source.damage.close()
         if not self.frames:
             raise DecodeError(f"{source.path}: no video frame could be decoded in the requested "
                               "range", position=self.last_time)
@@ -365,5 +379,5 @@ class _Reader:
         if self.latest_end + _TRUNCATION_TOLERANCE < start + declared:
             self._fail(
                 f"the file ends at {format_time(self.latest_end)} but declares "
-                f"{format_time(declared)}: it is truncated"
-            )
+                f"{format_time(declared)}: it is truncated", position=self.latest_end,
+                stream=False)

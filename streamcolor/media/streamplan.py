@@ -191,9 +191,30 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
             plan.actions.append(StreamAction(template, "timecode"))
         elif all_fit or muxer.takes([template]):
             plan.actions.append(StreamAction(template, "copy"))
+        elif _unknown(template):
+            plan.notes.append(f"{stream_label(template)} has no codec FFmpeg knows (a damaged "
+                              "header?): left out")
+            plan.actions.append(StreamAction(template, "drop"))
         else:
             plan.actions.append(_instead(template, muxer, format_name, policy, label, plan))
     return plan
+
+
+def _unknown(template) -> bool:
+    """A stream of no codec FFmpeg knows, that no tag names (a damaged header): no muxer
+    takes it, and FFmpeg leaves it out."""
+    ctx = getattr(template, "codec_context", None)
+    codec = getattr(ctx, "codec", None) if ctx is not None else None
+    name = getattr(template, "name", None) or (codec.canonical_name if codec else None)
+    tag = (getattr(template, "codec_tag", "") or "").strip("\0 ")
+    return (not name or name == "none") and not tag
+
+
+def _undeclared(template) -> bool:
+    """An audio stream whose header says neither its sample rate nor its channels."""
+    ctx = getattr(template, "codec_context", None)
+    return template.type == "audio" and ctx is not None and not (
+        getattr(ctx, "sample_rate", 0) and getattr(ctx, "channels", 0))
 
 
 def _instead(template, muxer: _Muxer, format_name: str, policy: str, label: str,
@@ -207,6 +228,10 @@ def _instead(template, muxer: _Muxer, format_name: str, policy: str, label: str,
         raise IncompatibleStreamError(
             f"{label} cannot hold {what} and --copy-strict forbids converting it ({instead}"
             "write to .mkv, which holds every stream type, or leave out --copy-strict)")
+    if not target and _undeclared(template):
+        plan.notes.append(f"{what} declares no sample rate or channels (damaged, or cut "
+                          "before its first packet): left out")
+        return StreamAction(template, "drop")
     if target:
         at = f" at {rate} Hz" if rate else ""
         plan.notes.append(f"{label} cannot hold {what}: converting it to {target}{at}")

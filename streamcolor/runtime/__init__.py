@@ -4,15 +4,19 @@ The one door to onnxruntime. Provider choice (:mod:`.providers`): ``auto`` tries
 CUDA, then the CPU; after the session is built the runner checks which provider really runs.
 A provider asked for by name that cannot start is an error; ``auto`` that ends on the CPU on a
 machine with an NVIDIA driver logs one warning (logger ``streamcolor``) with the reason.
-onnxruntime's own log lines are silenced and its run-time fallback is disabled, so a provider
-failure mid-run is an error naming the provider.
+onnxruntime's own log lines are silenced and its fallback is disabled at creation and at run
+time (:func:`.providers.open_session`), so a provider that fails to start or fails mid-run is
+an error naming the provider and onnxruntime's reason (``auto`` moves on to the next provider
+itself, and its warning keeps that reason).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pathlib
+import threading
 
 import numpy as np
 
@@ -29,6 +33,9 @@ __all__ = ["ModelRunner", "PROVIDERS", "DEFAULT_MODEL", "PRECISIONS", "resolve_m
 log = logging.getLogger("streamcolor")
 _missing_gpu_part = missing_gpu_part  # the name the GPU tests use
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
+# onnxruntime's errors that mean the model file, not the provider (pybind11_state's names)
+_MODEL_ERRORS = ("InvalidProtobuf", "NoSuchFile", "InvalidGraph", "InvalidArgument",
+                 "NotImplemented")
 
 # streamcolor's own model, trained by this project and shipped with the package.
 DEFAULT_MODEL = pathlib.Path(__file__).parent.parent / "weights" / "streamcolor-compact.onnx"
@@ -80,17 +87,17 @@ class ModelRunner:
         if precision not in PRECISIONS:
             raise ModelError(f"unknown precision {precision!r}: choose {', '.join(PRECISIONS)}")
         self.source = resolve_model_path(model)
-        self.requested, self.warning = provider, None
+        self.requested, self.warning, self._start_error = provider, None, None
         names = providers.choose(provider, ort.get_available_providers())
         self._use(choose_precision(self.source, precision, names[0]))
-        self._session = self._open(ort, names, threads, cache_dir, max_batch)
+        self._session = self._open_first(ort, names, threads, cache_dir, max_batch)
         self.provider = self._check(names, ort.get_available_providers())
         if self.provider != names[0]:  # auto ended elsewhere: the file for where it runs
             choice = choose_precision(self.source, precision, self.provider)
             if choice.path != self.path:
                 self._use(choice)
-                self._session = self._open(ort, [self.provider], threads, cache_dir, max_batch)
-        self._session.disable_fallback()
+                rest = names[names.index(self.provider):]
+                self._session = self._open(ort, rest, threads, cache_dir, max_batch)
         meta = self._session.get_modelmeta().custom_metadata_map
         try:
             self.contract = ModelContract.from_metadata(meta)
@@ -103,8 +110,13 @@ class ModelRunner:
                                        device="cpu" if self.provider == "cpu" else "cuda")
         self.frame_graphs = self._frame_graphs(frame_graphs, threads)
         self.in_flight = 1 if self.provider == "cpu" else 2  # batches the pipeline overlaps
+        # GPU: pad batches to a few sizes, so that cuDNN's algorithm search and the bound
+        # buffers see a few shapes, not one per partial (live) batch
+        self.pad_to = None if self.provider == "cpu" or self.fixed_batch else \
+            batch_sizes(max_batch)
+        self._warmed, self._warm_batch = threading.local(), self.fixed_batch or max_batch
         if self.provider != "cpu":  # lazy allocation and engine builds before the first frame
-            self.warmup(self.fixed_batch or max_batch)
+            self.warm_thread()
 
     def _use(self, choice) -> None:
         self.path, self.precision = choice.path, choice.precision
@@ -118,6 +130,19 @@ class ModelRunner:
                    precision=config.precision, max_batch=config.batch_size,
                    frame_graphs=config.frame_graphs)
 
+    def _open_first(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
+        """The session on ``names``; where creating it fails, ``auto`` moves on to the next
+        provider (keeping the reason for its warning) and a provider asked by name is an
+        error with onnxruntime's reason."""
+        for start, name in enumerate(names):
+            try:
+                return self._open(ort, names[start:], threads, cache_dir, max_batch)
+            except ProviderUnavailableError as error:
+                if self.requested != "auto" or name == "cpu":
+                    raise
+                self._start_error = self._start_error or str(error)
+        raise AssertionError("unreachable: the CPU is last and raises")  # pragma: no cover
+
     def _open(self, ort, names: list[str], threads: int, cache_dir, max_batch: int):
         options = ort.SessionOptions()
         # the run's thread budget (:mod:`.threads`); the user's ``threads`` wins
@@ -129,16 +154,23 @@ class ModelRunner:
         # onnxruntime's raw log lines stay out of the user's way (reasons are ours: see
         # providers.diagnose), unless streamcolor's own logger is at debug level (--debug).
         ort.set_default_logger_severity(1 if log.isEnabledFor(logging.DEBUG) else 4)
-        entries = []
+        entries, engines = [], None
         for name in names:
             if name == "tensorrt":
-                entries.append((PROVIDERS[name], self._tensorrt_options(ort, cache_dir, max_batch)))
+                trt = self._tensorrt_options(ort, cache_dir, max_batch)
+                engines = pathlib.Path(trt["trt_engine_cache_path"])
+                entries.append((PROVIDERS[name], trt))
             else:
                 entries.append(PROVIDERS[name])
-        try:
-            return ort.InferenceSession(str(self.path), sess_options=options, providers=entries)
+        try:  # one engine build per cache, however many workers start at once
+            with providers.build_lock(engines) if engines else contextlib.nullcontext():
+                return providers.open_session(ort, str(self.path), options, entries)
         except Exception as error:  # onnxruntime raises several unrelated types
-            raise ModelError(f"cannot load model {self.path}: {describe(error)}") from error
+            if names[0] == "cpu" or type(error).__name__ in _MODEL_ERRORS:
+                raise ModelError(f"cannot load model {self.path}: {describe(error)}") from error
+            raise ProviderUnavailableError(
+                f"provider {names[0]!r} failed to start: {describe(error)}; or use --provider "
+                "cpu") from error
 
     def _tensorrt_options(self, ort, cache_dir, max_batch: int) -> dict[str, str]:
         """TensorRT's options need the input's real name and size: read them on the CPU."""
@@ -146,6 +178,8 @@ class ModelRunner:
         first = probe.get_inputs()[0]
         contract = ModelContract.from_metadata(probe.get_modelmeta().custom_metadata_map)
         height = first.shape[2] if isinstance(first.shape[2], int) else None
+        batch = first.shape[0] if isinstance(first.shape[0], int) and first.shape[0] > 0 \
+            else None
         if cache_dir is None:  # engines take minutes to build: keep them between runs
             from ..zoo.registry import cache_dir as user_cache
 
@@ -155,7 +189,7 @@ class ModelRunner:
             channels=contract.input_channels,
             size=height or contract.input_size or DEFAULT_INPUT_SIZE,
             max_batch=max_batch, fp16=self._tensorrt_fp16,
-            hint_names=contract.guidance or ())
+            hint_names=contract.guidance or (), fixed_batch=batch)
         engines = pathlib.Path(options["trt_engine_cache_path"])
         engines.mkdir(parents=True, exist_ok=True)
         pathlib.Path(options["trt_timing_cache_path"]).mkdir(parents=True, exist_ok=True)
@@ -176,10 +210,9 @@ class ModelRunner:
                     from None
             log.info("per-frame colour math stays on the CPU (install onnx to run it on the GPU)")
             return None
-        from .graphs import FrameGraphs
+        from .graphs import FrameGraphs, graph_providers
 
-        device = ["CUDAExecutionProvider"] if self.provider != "cpu" else []
-        return FrameGraphs(device + ["CPUExecutionProvider"], threads=threads)
+        return FrameGraphs(graph_providers(self.provider), threads=threads)
 
     def _check(self, names: list[str], available: list[str]) -> str:
         """The provider that really runs; an error or one warning when it is not the one asked."""
@@ -189,14 +222,16 @@ class ModelRunner:
             raise ProviderUnavailableError(
                 f"provider {wanted!r} failed to start: {providers.diagnose(wanted)}; "
                 "or use --provider cpu")
-        if running == "cpu" and self.requested == "auto" and PROVIDERS["cuda"] in available \
-                and libraries.probe("libcuda.so.1").loaded:
-            self.warning = (f"an NVIDIA driver is present but the model runs on the CPU: "
-                            f"{providers.diagnose('cuda')}")
+        if running == wanted:
+            return running
+        reason = self._start_error or providers.diagnose(
+            "cuda" if running == "cpu" else wanted)
+        if running == "cpu" and (self._start_error or PROVIDERS["cuda"] in available
+                                 and libraries.probe("libcuda.so.1").loaded):
+            self.warning = f"an NVIDIA driver is present but the model runs on the CPU: {reason}"
             log.warning(self.warning)
-        elif running != wanted:
-            self.warning = f"TensorRT did not start, running on {running}: " \
-                f"{providers.diagnose(wanted)}"
+        elif running != "cpu":
+            self.warning = f"{wanted} did not start, running on {running}: {reason}"
             log.warning(self.warning)
         return running
 
@@ -271,7 +306,7 @@ class ModelRunner:
         feed = feed.astype(self._input_dtype, copy=False)
         extra = self._hint_feed(lightness, hints)
         step = self.fixed_batch or len(feed)
-        parts = [self._run_chunk(feed[i : i + step], step,
+        parts = [self._run_chunk(feed[i : i + step], self._padded(min(step, len(feed) - i)),
                                  [a[i : i + step] for a in extra])
                  for i in range(0, len(feed), step)]
         out = np.concatenate(parts) if len(parts) > 1 else parts[0]
@@ -305,9 +340,16 @@ class ModelRunner:
         return [ab.astype(self._input_dtype, copy=False),
                 mask.astype(self._input_dtype, copy=False)]
 
+    def _padded(self, count: int) -> int:
+        """The batch a chunk of ``count`` runs as: the fixed batch, the next of
+        :attr:`pad_to`, or ``count`` itself."""
+        if self.fixed_batch:
+            return self.fixed_batch
+        return next((size for size in self.pad_to or () if size >= count), count)
+
     def _run_chunk(self, chunk: np.ndarray, size: int, extra: list[np.ndarray]) -> np.ndarray:
-        """One session call; a chunk shorter than a fixed batch size is padded with copies of
-        its last picture and the padding's output is dropped."""
+        """One session call; a chunk shorter than ``size`` (a fixed batch or a padded size)
+        is padded with copies of its last picture and the padding's output is dropped."""
         count = len(chunk)
         if count < size:
             chunk, *extra = [np.concatenate([a, np.repeat(a[-1:], size - count, axis=0)])
@@ -331,4 +373,22 @@ class ModelRunner:
         """Run once on zeros so that lazy allocation and engine builds happen before timing."""
         size = self.input_size
         self.run(np.zeros((batch_size, 1, size, size), dtype=np.float32))
+
+    def warm_thread(self) -> None:
+        """Warm up on the calling thread, once per thread (GPU providers keep per-thread
+        state: streams, cuBLAS/cuDNN handles): inference threads call it as they start, so
+        that their first batch does not pay for it. Nothing on the CPU provider."""
+        if self.provider == "cpu" or getattr(self._warmed, "done", False):
+            return
+        self.warmup(self._warm_batch)
+        self._warmed.done = True
+
+
+def batch_sizes(max_batch: int) -> tuple[int, ...]:
+    """The sizes GPU batches are padded to: powers of two below ``max_batch``, and it."""
+    sizes, size = [], 1
+    while size < max_batch:
+        sizes.append(size)
+        size *= 2
+    return (*sizes, max(1, max_batch))
 

@@ -2,7 +2,8 @@
 
 Each :class:`_Slot` owns one onnxruntime ``IOBinding`` with an input buffer and an output buffer
 per batch size it has seen (a file run sees one or two sizes: full batches and the last
-partial one; live mode a few). :class:`BoundSession` keeps two slots, so two threads can have
+partial one; live mode a few, padded to a few sizes by the runner), the least recently used
+dropped beyond :data:`KEEP_SHAPES`. :class:`BoundSession` keeps two slots, so two threads can have
 a batch in flight each: while one batch is computing the next one is being copied in. With
 the CPU provider the same code path runs (buffers in host memory), which is how it is tested.
 """
@@ -16,7 +17,9 @@ from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
-__all__ = ["BoundSession", "InFlight"]
+__all__ = ["BoundSession", "InFlight", "KEEP_SHAPES"]
+
+KEEP_SHAPES = 8  # buffers kept per slot; device memory is not freed for shapes gone by
 
 
 class _Slot:
@@ -26,8 +29,15 @@ class _Slot:
     def __init__(self, session, output_name: str, device: str) -> None:
         self._session, self._device, self._output_name = session, device, output_name
         self._binding = session.io_binding()
-        self._inputs: dict[tuple, object] = {}
-        self._outputs: dict[tuple, object] = {}
+        self._inputs: collections.OrderedDict[tuple, object] = collections.OrderedDict()
+        self._outputs: collections.OrderedDict[tuple, object] = collections.OrderedDict()
+
+    @staticmethod
+    def _keep(cache: collections.OrderedDict, key: tuple) -> None:
+        """Mark ``key`` as just used and drop the least recently used beyond KEEP_SHAPES."""
+        cache.move_to_end(key)
+        while len(cache) > KEEP_SHAPES:
+            cache.popitem(last=False)
 
     def _input(self, name: str, array: np.ndarray):
         from onnxruntime import OrtValue
@@ -38,6 +48,7 @@ class _Slot:
             value = OrtValue.ortvalue_from_shape_and_type(array.shape, array.dtype,
                                                           self._device, 0)
             self._inputs[key] = value
+        self._keep(self._inputs, key)
         value.update_inplace(array)
         return value
 
@@ -55,6 +66,7 @@ class _Slot:
         if output_value is None:
             output_value = binding.get_outputs()[0]
             self._outputs[key] = output_value
+        self._keep(self._outputs, key)
         result = output_value.numpy()
         # A CPU buffer's array is a view of memory the next batch reuses: hand out a copy.
         return result.copy() if self._device == "cpu" else result
@@ -84,15 +96,28 @@ class BoundSession:
 class InFlight:
     """Up to ``depth`` calls of ``work`` running at once (threads), items handed on in input
     order: with two batches in flight one is copied in while the other computes. ``depth`` 1
-    runs ``work`` inline, without threads. Use as a context manager (joins its threads)."""
+    runs ``work`` inline, without threads. ``prepare`` (a runner's ``warm_thread``, which runs
+    once per thread) starts on every thread as the pool opens, while the first batch is still
+    being decoded, and again before each ``work`` (a no-op once done there); its errors
+    surface from :meth:`ordered`. Use as a context manager (joins its threads)."""
 
-    def __init__(self, depth: int) -> None:
-        self.depth = depth
+    def __init__(self, depth: int, prepare: Callable[[], None] | None = None) -> None:
+        self.depth, self._prepare = depth, prepare
         self._pool = (concurrent.futures.ThreadPoolExecutor(depth, "inference")
                       if depth > 1 else None)
+        self._warming: list[concurrent.futures.Future] = []
 
     def __enter__(self) -> InFlight:
+        if self._prepare is not None and self._pool is None:
+            self._prepare()
+        elif self._prepare is not None:  # each submit finds the others busy: a new thread
+            self._warming = [self._pool.submit(self._prepare) for _ in range(self.depth)]
         return self
+
+    def _prepared(self, work: Callable, item) -> None:
+        if self._prepare is not None:
+            self._prepare()
+        work(item)
 
     def __exit__(self, *exc) -> None:
         if self._pool is not None:
@@ -107,10 +132,12 @@ class InFlight:
                     work(item)
                 yield item
             return
+        for warming in self._warming:
+            warming.result()
         pending: collections.deque = collections.deque()
         running = 0
         for item in items:
-            future = self._pool.submit(work, item) if is_work(item) else None
+            future = self._pool.submit(self._prepared, work, item) if is_work(item) else None
             pending.append((item, future))
             running += future is not None
             while pending and (pending[0][1] is None or pending[0][1].done()

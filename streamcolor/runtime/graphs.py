@@ -9,18 +9,25 @@ The model stays its own session between the two, so model-resolution ab comes ba
 where the temporal stabilizer works on it, and batch-size invariance holds. OpenCV's resizes
 are linear maps, so each one is two matrix products with weights taken from OpenCV itself; the
 results match the numpy path within one code value. Needs the ``onnx`` package to build.
+
+The pipeline runs them once per batch (:meth:`FrameGraphs.model_input_frames`,
+:meth:`FrameGraphs.chroma_groups` of :func:`media.frames.chroma_inputs`), not once per
+frame: one upload, one synchronisation and one download per batch. On CUDA the sessions run
+without TF32 (:func:`graph_providers`): the resize matrix products need full float32 for the
+one-code-value parity of 10-bit video.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 
 import cv2
 import numpy as np
 
 from ..color.lab import PlaneSpec, lightness_lut
 
-__all__ = ["FrameGraphs", "resize_weights"]
+__all__ = ["FrameGraphs", "resize_weights", "graph_providers"]
 
 _OPSET = 17
 # sRGB primaries, D65 white (as OpenCV's Lab -> RGB uses them).
@@ -176,8 +183,17 @@ def _split(g: _Builder, ab: str) -> tuple[str, str]:
     return a, b
 
 
+def graph_providers(provider: str) -> list:
+    """The provider list for the graphs beside a model running on ``provider``: CUDA (also
+    under TensorRT) with TF32 off, then the CPU; only the CPU for ``cpu``."""
+    if provider == "cpu":
+        return ["CPUExecutionProvider"]
+    return [("CUDAExecutionProvider", {"use_tf32": "0"}), "CPUExecutionProvider"]
+
+
 class FrameGraphs:
-    """Sessions for the pre and post graphs, built once per frame geometry, on ``providers``."""
+    """Sessions for the pre and post graphs, built once per frame geometry, on ``providers``
+    (names, or (name, options) pairs)."""
 
     def __init__(self, providers: list, *, threads: int = 0) -> None:
         self._providers, self._threads = providers, threads
@@ -186,10 +202,26 @@ class FrameGraphs:
     def _session(self, blob: bytes):
         import onnxruntime as ort
 
+        from ..errors import ProviderUnavailableError, describe
+        from .providers import open_session
+
         options = ort.SessionOptions()
         options.intra_op_num_threads = self._threads
         options.log_severity_level = 3
-        return ort.InferenceSession(blob, sess_options=options, providers=self._providers)
+        first = self._providers[0]
+        wanted = first[0] if isinstance(first, tuple) else first
+        try:
+            session = open_session(ort, blob, options, list(self._providers))
+        except Exception as error:  # onnxruntime raises several unrelated types
+            raise ProviderUnavailableError(
+                f"the frame graphs cannot start on {wanted}: {describe(error)}; use --provider "
+                "cpu, or ModelConfig(frame_graphs=False)") from error
+        if session.get_providers()[0] != wanted:
+            raise ProviderUnavailableError(
+                f"the frame graphs asked for {wanted} but onnxruntime gave "
+                f"{session.get_providers()[0]}; use --provider cpu, or "
+                "ModelConfig(frame_graphs=False)")
+        return session
 
     def model_input(self, luma: np.ndarray, size: int, spec: PlaneSpec) -> np.ndarray:
         """(N,H,W) luma codes -> (N,1,size,size) float32 L*."""
@@ -203,6 +235,33 @@ class FrameGraphs:
         cb, cr = self._session(blob).run(None, {"luma": np.ascontiguousarray(luma),
                                                 "ab": np.ascontiguousarray(ab, np.float32)})
         return cb, cr
+
+    def model_input_frames(self, frames: list[tuple[np.ndarray, PlaneSpec]], size: int
+                           ) -> list[np.ndarray]:
+        """Each frame's (luma (H,W), spec) -> its (size,size) L*: one session call per run of
+        frames that share a geometry and spec (a whole batch, as a rule)."""
+        out: list[np.ndarray] = []
+        for _, group in itertools.groupby(frames, lambda f: (f[0].shape, f[0].dtype, f[1])):
+            group = list(group)
+            lumas = np.stack([luma for luma, _ in group])
+            out.extend(self.model_input(lumas, size, group[0][1])[:, 0])
+        return out
+
+    def chroma_groups(self, frames: list[tuple[np.ndarray, PlaneSpec, tuple]],
+                      ab: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each frame's (luma (H,W), spec, chroma shape) with its ab (from ``ab`` (N,2,s,s),
+        in order) -> its (Cb, Cr): one session call per run of alike frames."""
+        out: list[tuple[np.ndarray, np.ndarray]] = []
+        start = 0
+        for key, group in itertools.groupby(
+                frames, lambda f: (f[0].shape, f[0].dtype, f[1], tuple(f[2]))):
+            group = list(group)
+            lumas = np.stack([luma for luma, _, _ in group])
+            part = np.asarray(ab[start:start + len(group)], np.float32)
+            cb, cr = self.chroma_planes(lumas, part, key[3], key[2])
+            out.extend(zip(cb, cr, strict=True))
+            start += len(group)
+        return out
 
     def model_input_one(self, luma: np.ndarray, size: int, spec: PlaneSpec) -> np.ndarray:
         """One (H,W) luma plane -> (size,size) L*, the signature of :func:`color.model_input`."""

@@ -15,10 +15,16 @@ import importlib.util
 import io
 import os
 import pathlib
+import re
 import warnings
 
 __all__ = ["LibraryStatus", "Gpu", "probe", "preload", "onnxruntime_cuda", "driver_cuda",
-           "driver_version", "gpus", "tensorrt_version", "cuda_libraries", "utilization"]
+           "driver_version", "gpus", "tensorrt_version", "tensorrt_soname", "cuda_libraries",
+           "utilization", "CUDA13_LAYOUT_SINCE"]
+
+# The first onnxruntime-gpu whose preload_dlls finds CUDA 13's pip layout (nvidia/cu13/lib):
+# microsoft/onnxruntime#29202, merged after 1.27's release candidates. pyproject's extras pin it.
+CUDA13_LAYOUT_SINCE = (1, 28)
 
 _RTLD_DI_LINKMAP = 2
 
@@ -90,35 +96,78 @@ def _tensorrt_dir() -> pathlib.Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def preload() -> None:
+def preload() -> tuple[str, ...]:
     """Load CUDA/cuDNN from onnxruntime-gpu's pip packages (``onnxruntime.preload_dlls``) and
-    TensorRT from its pip package, once, with their messages silenced (doctor reports them)."""
+    TensorRT through its pip package's own loader (every library, the engine builder's
+    resource library too), once. Their messages stay off stdout; returned instead: the
+    loader's own errors, for ``doctor`` to report."""
     try:
         import onnxruntime as ort
     except ImportError:
-        return
+        return ()
+    problems: list[str] = []
     if onnxruntime_cuda() and hasattr(ort, "preload_dlls"):
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
-                warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with contextlib.suppress(Exception):
-                ort.preload_dlls()
+        problems += _quietly(ort.preload_dlls)
+        problems += _layout_problem(ort)
     folder = _tensorrt_dir()
     if folder is not None:
-        for name in ("libnvinfer.so.10", "libnvinfer_plugin.so.10", "libnvonnxparser.so.10"):
-            if (folder / name).is_file():
-                probe(str(folder / name))
+        problems += _quietly(lambda: importlib.import_module("tensorrt_libs"))
+        if (folder / tensorrt_soname()).is_file():  # global too, as the plugin resolves it
+            probe(str(folder / tensorrt_soname()))
+    return tuple(problems)
+
+
+def _quietly(load) -> list[str]:
+    """Run ``load`` with stdout/stderr captured; the lines that report a failure."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            load()
+        except Exception as error:  # a loader that raises: its words are the report
+            sink.write(f"\n{type(error).__name__}: {error}")
+    lines = sink.getvalue().splitlines() + [str(w.message) for w in caught]
+    return [line.strip() for line in lines
+            if re.search(r"fail|error|cannot|not found|unable", line, re.I)]
+
+
+def _layout_problem(ort) -> list[str]:
+    """Why CUDA 13's pip libraries (``nvidia/cu13/lib``) are not found, if that is the case."""
+    major = (onnxruntime_cuda() or "0").split(".")[0]
+    version = tuple(int(p) for p in re.findall(r"\d+", ort.__version__)[:2])
+    folder = pathlib.Path(ort.__file__).parent.parent / "nvidia" / f"cu{major}" / "lib"
+    if int(major) >= 13 and version < CUDA13_LAYOUT_SINCE and folder.is_dir():
+        return [f"onnxruntime-gpu {ort.__version__} does not look in {folder} (CUDA 13's pip "
+                f"layout): pip install -U 'onnxruntime-gpu>="
+                f"{'.'.join(map(str, CUDA13_LAYOUT_SINCE))}'"]
+    return []
+
+
+@functools.lru_cache(maxsize=1)
+def tensorrt_soname() -> str:
+    """The libnvinfer soname onnxruntime-gpu's TensorRT provider links against (read from the
+    plugin's dynamic section); ``libnvinfer.so.10`` where the plugin is absent."""
+    with contextlib.suppress(ImportError, OSError):
+        import onnxruntime
+
+        plugin = pathlib.Path(onnxruntime.__file__).parent / "capi" / \
+            "libonnxruntime_providers_tensorrt.so"
+        found = re.search(rb"libnvinfer\.so\.(\d+)\x00", plugin.read_bytes())
+        if found:
+            return f"libnvinfer.so.{found.group(1).decode()}"
+    return "libnvinfer.so.10"
 
 
 def cuda_libraries(cuda_major: str | None = None) -> dict[str, tuple[str, ...]]:
     """The libraries each part needs, by the sonames onnxruntime's providers link against."""
     major = cuda_major or (onnxruntime_cuda() or "13").split(".")[0]
+    trt = tensorrt_soname()
     return {
         "cudart": (f"libcudart.so.{major}",),
         "cuBLAS": (f"libcublasLt.so.{major}", f"libcublas.so.{major}"),
         "cuDNN": ("libcudnn.so.9",),
-        "TensorRT": ("libnvinfer.so.10", "libnvonnxparser.so.10"),
+        "TensorRT": (trt, trt.replace("nvinfer", "nvonnxparser")),
     }
 
 
@@ -194,7 +243,7 @@ def gpus() -> list[Gpu]:
 def tensorrt_version() -> str | None:
     """TensorRT's version ("10.13.3") from libnvinfer itself, or None if it does not load."""
     preload()
-    status = probe("libnvinfer.so.10", "libnvinfer.so")
+    status = probe(tensorrt_soname(), "libnvinfer.so")
     if not status.loaded:
         return None
     with contextlib.suppress(AttributeError, OSError):

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import pathlib
 import re
 
@@ -19,7 +20,7 @@ from ..errors import ProviderUnavailableError
 from . import libraries
 
 __all__ = ["PROVIDERS", "AUTO_ORDER", "Reason", "choose", "missing_gpu_part", "diagnose",
-           "tensorrt_options", "short_name"]
+           "tensorrt_options", "short_name", "open_session", "build_lock"]
 
 PROVIDERS = {
     "tensorrt": "TensorrtExecutionProvider",
@@ -54,8 +55,10 @@ def missing_gpu_part(name: str) -> str | None:
     if not libraries.probe("libcuda.so.1").loaded:
         return "no NVIDIA driver found (libcuda.so.1 does not load)"
     libraries.preload()
-    if name == "tensorrt" and not libraries.probe("libnvinfer.so.10", "libnvinfer.so").loaded:
-        return f"TensorRT is not installed (libnvinfer.so.10 does not load; {_FIX_TRT})"
+    if name == "tensorrt":
+        soname = libraries.tensorrt_soname()
+        if not libraries.probe(soname).loaded:
+            return f"TensorRT is not installed ({soname} does not load; {_FIX_TRT})"
     return None
 
 
@@ -147,16 +150,20 @@ def _slug(text: str) -> str:
 def tensorrt_options(*, cache_root: pathlib.Path, model: pathlib.Path, input_name: str,
                      channels: int, size: int, max_batch: int, fp16: bool,
                      gpu: str | None = None, version: str | None = None,
-                     hint_names: tuple[str, ...] = ()) -> dict[str, str]:
+                     hint_names: tuple[str, ...] = (), fixed_batch: int | None = None
+                     ) -> dict[str, str]:
     """TensorRT provider options: fp16, one optimization profile covering batch 1..max_batch
     at the model's input size (for a guided model's ``hint_names`` inputs too: a*b* and mask),
-    and engine/timing caches keyed by model, GPU and TensorRT."""
+    or exactly ``fixed_batch`` where the model's batch axis is fixed (a range there fails the
+    engine build), and engine/timing caches keyed by model, profile, GPU and TensorRT."""
     if gpu is None:
         found = libraries.gpus()
         gpu = found[0].name if found else "gpu"
     version = version or libraries.tensorrt_version() or "trt"
     device = f"{_slug(gpu)}-trt{_slug(version)}"
-    engines = cache_root / f"{model_digest(model)}-{device}-{'fp16' if fp16 else 'fp32'}"
+    low, high = (fixed_batch, fixed_batch) if fixed_batch else (1, max_batch)
+    engines = cache_root / (f"{model_digest(model)}-b{low}-{high}-{device}-"
+                            f"{'fp16' if fp16 else 'fp32'}")
     timing = cache_root / f"timing-{device}"
     inputs = [(input_name, channels), *zip(hint_names, (2, 1), strict=False)]
 
@@ -165,11 +172,39 @@ def tensorrt_options(*, cache_root: pathlib.Path, model: pathlib.Path, input_nam
 
     return {
         "trt_fp16_enable": str(fp16),
-        "trt_profile_min_shapes": profile(1),
-        "trt_profile_opt_shapes": profile(max_batch),
-        "trt_profile_max_shapes": profile(max_batch),
+        "trt_profile_min_shapes": profile(low),
+        "trt_profile_opt_shapes": profile(high),
+        "trt_profile_max_shapes": profile(high),
         "trt_engine_cache_enable": "True",
         "trt_engine_cache_path": str(engines),
         "trt_timing_cache_enable": "True",
         "trt_timing_cache_path": str(timing),
     }
+
+
+@contextlib.contextmanager
+def build_lock(folder: pathlib.Path):
+    """Hold ``folder``/build.lock (an flock) while a session builds or reads its engine, so
+    that several workers on one cache build each engine once instead of all at once."""
+    import fcntl
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "build.lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def open_session(ort, model, options, entries: list):
+    """``ort.InferenceSession`` on exactly ``entries``: onnxruntime's fallback is off both at
+    creation (where it would print an "EP Error ... Falling back" banner to stdout and build on
+    other providers, losing the reason) and at run time. A creation failure raises onnxruntime's
+    own error, for the caller to word; stdout stays clean (``doctor --json``)."""
+    sink = io.StringIO()
+    with contextlib.redirect_stdout(sink):
+        session = ort.InferenceSession(model, sess_options=options, providers=entries,
+                                       enable_fallback=0)
+    session.disable_fallback()
+    return session

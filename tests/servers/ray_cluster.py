@@ -14,6 +14,8 @@ import sys
 import tempfile
 import time
 
+from helpers import proc_members
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RAY = pathlib.Path(sys.executable).parent / "ray"
 _COMMON = ["--num-cpus", "1", "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
@@ -22,16 +24,7 @@ _COMMON = ["--num-cpus", "1", "--num-gpus", "0", "--node-ip-address", "127.0.0.1
 
 def _session_members(sid: int) -> list[int]:
     """PIDs whose session is ``sid`` (the node's processes, even in other process groups)."""
-    found = []
-    for entry in pathlib.Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[3]) == sid:
-                found.append(int(entry.name))
-    return found
+    return proc_members(3, sid)
 
 
 class RayCluster:
