@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -12,6 +13,12 @@ import time
 import pytest
 
 from streamcolor.testing import ClipSpec, make_clip, make_model
+
+# Started in the background by a non-interactive shell (`pytest ... &`), the tests inherit
+# SIGINT ignored, and every child they start would too (an ignored signal survives exec):
+# the Ctrl-C tests could not interrupt anything. A handled one is reset to default by exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -296,7 +296,16 @@ def xvfb(tmp_path):
                                str(screen), "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 15
-    while not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+
+    def ready() -> bool:  # the socket, and the screen file with its header written
+        try:
+            header = (screen / "Xvfb_screen0").read_bytes()[:100]
+        except OSError:
+            return False
+        return (os.path.exists(f"/tmp/.X11-unix/X{number}") and len(header) == 100
+                and struct.unpack(">25I", header)[11] != 0)
+
+    while not ready():
         assert server.poll() is None and time.monotonic() < deadline, "Xvfb did not start"
         time.sleep(0.05)
 
