@@ -261,12 +261,10 @@ class Pipeline:
                     item.ab = honour(item.ab, item.hints, dense=True)
                 if self.stabilizer is not None:  # in frame order: one thread, batches in order
                     item.ab = self.stabilizer(item.lightness, item.ab, item.hints)
-                chroma = [None] * len(item.frames)
-                if graphs is not None:  # one session call for the batch
-                    chroma = [lambda *_, planes=planes: planes for planes in
-                              graphs.chroma_groups(chroma_inputs(item.frames, plan), item.ab)]
-                item.frames = [colorize_frame(f, ab, plan, make)
-                               for f, ab, make in zip(item.frames, item.ab, chroma, strict=True)]
+                planes = ([None] * len(item.frames) if graphs is None  # one call a batch:
+                          else graphs.chroma_groups(chroma_inputs(item.frames, plan), item.ab))
+                item.frames = [colorize_frame(f, ab, plan, made) for f, ab, made
+                               in zip(item.frames, item.ab, planes, strict=True)]
                 item.lightness = item.ab = item.hints = None
                 self._busy["postprocess"] += time.perf_counter() - started
             self._put(out, item)

@@ -98,7 +98,8 @@ class SegmentSource:
         """``count`` frames of the stretch that have packets gave no picture: a damaged
         place (their references are damaged), warned about and counted."""
         first = float(self.segment.first_pts * self._time_base)
-        self.damage.note(f"{count} frame{'s' * (count != 1)} that do not decode",
+        what = "1 frame that does" if count == 1 else f"{count} frames that do"
+        self.damage.note(f"{what} not decode",
                          self._label, first)
         self.damage.close()
 

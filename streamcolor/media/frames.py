@@ -182,9 +182,10 @@ def _copy_properties(src: av.VideoFrame, dst: av.VideoFrame, plan: FramePlan) ->
 
 
 def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
-                   chroma=None) -> av.VideoFrame:
+                   planes: tuple[np.ndarray, np.ndarray] | None = None) -> av.VideoFrame:
     """The colorized frame: ``frame``'s luma plane, chroma made from the model's ab by
-    ``chroma`` (default :func:`color.chroma_planes`; the runner's frame graphs on a GPU)."""
+    :func:`color.chroma_planes`, or ``planes`` (Cb, Cr) made already (by the runner's frame
+    graphs for a whole batch, from :func:`chroma_inputs`)."""
     spec = plane_spec(frame, plan)
     dtype = spec.dtype
     if frame.format.name == plan.built and not plan.full_range:
@@ -198,7 +199,7 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
         _copy_properties(frame, out, plan)
     luma = plane_array(out.planes[0], dtype)
     chroma_shape = (out.planes[1].height, out.planes[1].width)
-    cb, cr = (chroma or chroma_planes)(luma, ab, chroma_shape, spec)
+    cb, cr = planes if planes is not None else chroma_planes(luma, ab, chroma_shape, spec)
     plane_array(out.planes[1], dtype)[:] = cb
     plane_array(out.planes[2], dtype)[:] = cr
     if plan.encoded != plan.built:
