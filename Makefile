@@ -24,10 +24,11 @@ test: install
 lint: install
 	$(PY) -m ruff check streamcolor tests benchmarks
 
-# Throughput per resolution and batch, the seed comparison, flat memory on a long input,
-# live latency.
+# Throughput per resolution and batch, the CPU efficiency against 1 / (t_encode + t_model) (#18;
+# needs ../shared/datasets), the seed comparison, flat memory on a long input, live latency.
 bench: install
 	$(VENV)/bin/streamcolor bench --resolutions 480p,720p,1080p --batch-sizes 1,8 --plot bench.png
+	$(PY) benchmarks/efficiency.py --rounds 5 --json efficiency.json
 	cd benchmarks && ../$(PY) compare_seed.py --resolutions 720p,1080p
 	$(PY) benchmarks/memory_long.py --frames 50000
 	$(PY) benchmarks/live_latency.py --seconds 20

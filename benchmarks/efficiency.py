@@ -9,13 +9,17 @@ measured side by side in one process, one after the other:
   library's own default is no preset, i.e. x264's medium);
 - (b) the same with the stabilizer off;
 - (c) encode alone: the colorized frames (made as the pipeline makes them, kept in memory)
-  encoded and muxed with the same encoder, options and pixel format (flush included);
-- (d) the model alone at the pipeline's batch size
-  (:func:`streamcolor.diagnostics.bench.model_only_fps`);
+  encoded and muxed with the same encoder, options and pixel format (flush included); each
+  run against its own frames: (a)'s stabilized ones, and (b)'s unstabilized ones, which
+  x264 takes longer over (colour that flickers costs bits and time);
+- (d) the model alone at the pipeline's batch size, with every core as onnxruntime's
+  threads, its fastest alone (:func:`streamcolor.diagnostics.bench.model_alone`; the run's
+  plan gives it fewer, beside the encoder);
 - the limit 1 / (t_encode + t_model) and the share of it (a) and (b) reach;
-- (e) the encoder as the issue measured it: FFmpeg's command line decoding (a)'s output and
-  encoding it again with the same encoder settings (FFmpeg's own threads), to a file; the
-  limit with decode 1 / (t_(e) + t_model), the issue's definition, and the shares of it;
+- (e) the encoder as the issue measured it: FFmpeg's command line decoding (a)'s output (and
+  (b)'s, for (b)) and encoding it again with the same encoder settings (FFmpeg's own
+  threads), to a file; the limit with decode 1 / (t_(e) + t_model), the issue's definition,
+  and the shares of it;
 - (f) as (a) with the colour of the source's first frame given as a reference (the bundled
   model is guided: the reference is carried along the motion), and what the reference and
   the stabilizer cost per frame in wall time ((f) against (a), (a) against (b));
@@ -60,7 +64,7 @@ from streamcolor.api import colorize_file  # noqa: E402
 from streamcolor.color.lab import chroma_planes, model_input  # noqa: E402
 from streamcolor.color.temporal import Stabilizer  # noqa: E402
 from streamcolor.config import EncodeConfig, ModelConfig, TemporalConfig  # noqa: E402
-from streamcolor.diagnostics.bench import encode_frames_fps, limit_fps, model_only_fps  # noqa: E402
+from streamcolor.diagnostics.bench import encode_frames_fps, limit_fps, model_alone, model_only_fps  # noqa: E402
 from streamcolor.media.encoders import encoder_options  # noqa: E402
 from streamcolor.media.frames import colorize_frame, plan_formats, plane_array, plane_spec  # noqa: E402
 from streamcolor.media.sources import FileSource  # noqa: E402
@@ -230,7 +234,7 @@ class Part:
 def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
             tmp: pathlib.Path) -> dict:
     """Each part alone on the clip's frames; the colorized frames' encode last. -> (the
-    figures, the colorized frames)."""
+    figures, (the colorized frames with the stabilizer, and without))."""
     threads: dict[str, int] = {}
     parts = {name: Part() for name in ("decode", "model_input", "batch_stack", "model",
                                         "stabilizer", "chroma_planes", "colorize_frame",
@@ -275,6 +279,10 @@ def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
         with parts["chroma_planes"]:
             chroma_planes(luma, ab, shape, spec)
 
+    # what (b) encodes: copies, as colorize_frame fills a decoded frame's own chroma planes
+    unstabilized = [ab for batch in abs_ for ab in batch]
+    coloured_off = [colorize_frame(_copy(frame), ab, plan) for frame, ab
+                    in zip(frames, unstabilized, strict=True)]
     coloured = []
     for frame, ab in zip(frames, stabilized, strict=True):
         with parts["colorize_frame"]:
@@ -301,7 +309,18 @@ def profile(clip: pathlib.Path, runner: ModelRunner, encode: EncodeConfig,
             "cpu_ms": {name: part.cpu_ms(count) for name, part in parts.items()},
             "cuts": stabilizer.cuts, "threads": threads,
             "encoder_options": encoder_options("libx264", encode, rate),
-            "pix_fmt": coloured[0].format.name, "rate": rate}, coloured
+            "pix_fmt": coloured[0].format.name, "rate": rate}, (coloured, coloured_off)
+
+
+def _copy(frame: av.VideoFrame) -> av.VideoFrame:
+    """A decoded frame's planes and timing in a frame of its own."""
+    out = av.VideoFrame(frame.width, frame.height, frame.format.name)
+    dtype = np.uint8 if frame.format.components[0].bits <= 8 else np.uint16
+    for mine, theirs in zip(out.planes, frame.planes, strict=True):
+        plane_array(mine, dtype)[:] = plane_array(theirs, dtype)
+    out.pts, out.time_base = frame.pts, frame.time_base
+    out.color_range, out.colorspace = frame.color_range, frame.colorspace
+    return out
 
 
 class _CountingList(list):
@@ -321,17 +340,19 @@ class _CountingList(list):
 def measure(args: argparse.Namespace) -> dict:
     encode = EncodeConfig(preset=args.preset or None)
     base = threads_now()
-    runner = ModelRunner.for_config(ModelConfig(provider="cpu"))
+    runner = ModelRunner.for_config(ModelConfig(provider="cpu"))  # as a run loads it
     runner.run(np.full((BATCH, 1, runner.input_size, runner.input_size), 50, np.float32))
     ort_threads = threads_now() - base
     apply_threads(threads_of(runner))  # the parts alone get the run's OpenCV threads too
-    model_fps, others = quietly(lambda: model_only_fps(runner, BATCH, seconds=3.0))
+    alone = model_alone(ModelConfig(provider="cpu"))
+    model_fps, others = quietly(lambda: model_only_fps(alone, BATCH, seconds=3.0))
     result = {
         "cpu": cpu_model(), "cpus_usable": len(os.sched_getaffinity(0)),
         "model": pathlib.Path(runner.path).name, "precision": runner.precision,
         "input_size": runner.input_size, "batch": BATCH,
         "encoder": f"libx264 {encoder_options('libx264', encode, None)}",
         "thread_plan": threads_of(runner).describe(),
+        "model_alone_threads": threads_of(alone).inference,
         "onnxruntime_threads_gained": ort_threads, "cv2_threads": cv2.getNumThreads(),
         "model_fps": model_fps, "model_others_cpu_percent": others.percent, "resolutions": {}}
     with tempfile.TemporaryDirectory() as tmp_name:
@@ -346,7 +367,7 @@ def measure(args: argparse.Namespace) -> dict:
             reference = {0: first_colour(args.source, SIZES[name])}
             rounds = []
             for number in range(args.rounds):
-                rounds.append(one_round(clip, coloured, runner, encode, tmp, reference,
+                rounds.append(one_round(clip, coloured, alone, encode, tmp, reference,
                                         parts["rate"]))
                 print(f"{name} round {number + 1}: " + ", ".join(
                     f"{k} {v:.2f}" for k, v in rounds[-1]["ratios"].items()),
@@ -356,24 +377,36 @@ def measure(args: argparse.Namespace) -> dict:
     return result
 
 
-def one_round(clip: pathlib.Path, coloured: list, runner: ModelRunner, encode: EncodeConfig,
-              tmp: pathlib.Path, reference: dict, rate) -> dict:
-    """(a), (e), (b), (f), (c) and (d) once each, one after the other, and their ratios."""
+def one_round(clip: pathlib.Path, coloured: tuple[list, list], alone: ModelRunner,
+              encode: EncodeConfig, tmp: pathlib.Path, reference: dict, rate) -> dict:
+    """(a), (c), (e), (d), (b), (c) and (e) of (b)'s frames, and (f) once each, one after the
+    other (what a ratio compares measured close together: this machine's speed drifts over
+    minutes), and their ratios: (a) and (b) each against the encode of its own output."""
+    def encode_fps_of(frames: list) -> float:
+        fps, _ = quietly(lambda: encode_frames_fps(frames, encode, tmp / "enc.mkv", rate))
+        (tmp / "enc.mkv").unlink(missing_ok=True)
+        return fps
+
     on = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, keep=True)
+    encode_fps = encode_fps_of(coloured[0])
     transcode = transcode_fps(tmp / "out.mkv", encode, tmp)
+    model_fps, _ = quietly(lambda: model_only_fps(alone, BATCH, seconds=3.0))
+    off = end_to_end(clip, tmp / "out.mkv", encode, temporal=False, keep=True)
+    encode_off_fps = encode_fps_of(coloured[1])
+    transcode_off = transcode_fps(tmp / "out.mkv", encode, tmp)
     (tmp / "out.mkv").unlink()
-    off = end_to_end(clip, tmp / "out.mkv", encode, temporal=False)
     guided = end_to_end(clip, tmp / "out.mkv", encode, temporal=True, references=reference)
-    encode_fps, _ = quietly(lambda: encode_frames_fps(coloured, encode, tmp / "enc.mkv", rate))
-    (tmp / "enc.mkv").unlink(missing_ok=True)
-    model_fps, _ = quietly(lambda: model_only_fps(runner, BATCH, seconds=3.0))
     limit, issue_limit = limit_fps(encode_fps, model_fps), limit_fps(transcode["fps"], model_fps)
+    limit_off = limit_fps(encode_off_fps, model_fps)
+    issue_limit_off = limit_fps(transcode_off["fps"], model_fps)
     return {"temporal_on": on, "temporal_off": off, "reference": guided, "transcode": transcode,
-            "encode_fps": encode_fps, "model_fps": model_fps, "limit_fps": limit,
-            "issue_limit_fps": issue_limit,
-            "ratios": {"on_vs_limit": on["fps"] / limit, "off_vs_limit": off["fps"] / limit,
+            "transcode_off": transcode_off, "encode_fps": encode_fps,
+            "encode_off_fps": encode_off_fps, "model_fps": model_fps, "limit_fps": limit,
+            "limit_off_fps": limit_off, "issue_limit_fps": issue_limit,
+            "issue_limit_off_fps": issue_limit_off,
+            "ratios": {"on_vs_limit": on["fps"] / limit, "off_vs_limit": off["fps"] / limit_off,
                        "on_vs_issue_limit": on["fps"] / issue_limit,
-                       "off_vs_issue_limit": off["fps"] / issue_limit}}
+                       "off_vs_issue_limit": off["fps"] / issue_limit_off}}
 
 
 def summarize(rounds: list[dict], parts: dict, size) -> dict:
@@ -393,10 +426,10 @@ def summarize(rounds: list[dict], parts: dict, size) -> dict:
     result = {"size": size, "profile": parts, "rounds": len(rounds),
               "temporal_on": middle("temporal_on"), "temporal_off": middle("temporal_off"),
               "reference": middle("reference"), "transcode": middle("transcode"),
-              "encode_fps": median(lambda r: r["encode_fps"]),
-              "model_fps": median(lambda r: r["model_fps"]),
-              "limit_fps": median(lambda r: r["limit_fps"]),
-              "issue_limit_fps": median(lambda r: r["issue_limit_fps"]),
+              "transcode_off": middle("transcode_off"),
+              **{key: median(lambda r, key=key: r[key]) for key in (
+                  "encode_fps", "encode_off_fps", "model_fps", "limit_fps", "limit_off_fps",
+                  "issue_limit_fps", "issue_limit_off_fps")},
               "all_rounds": [{k: v for k, v in r.items()} for r in rounds]}
     for key in rounds[0]["ratios"]:
         values = [r["ratios"][key] for r in rounds]
@@ -421,19 +454,22 @@ def table(result: dict) -> str:
     row("(a) end to end, stabilizer on (fps)", lambda r: f"{r['temporal_on']['fps']:.1f}")
     row("(b) end to end, stabilizer off (fps)", lambda r: f"{r['temporal_off']['fps']:.1f}")
     row("rounds (figures are medians over them)", lambda r: str(r["rounds"]))
-    row("(c) encode alone (fps)", lambda r: f"{r['encode_fps']:.1f}")
-    row(f"(d) model alone, batch {result['batch']} (fps)", lambda r: f"{r['model_fps']:.1f}")
-    row("limit 1/(t_enc + t_model) (fps)", lambda r: f"{r['limit_fps']:.1f}")
+    row("(c) encode alone, (a)'s frames / (b)'s frames (fps)",
+        lambda r: f"{r['encode_fps']:.1f} / {r['encode_off_fps']:.1f}")
+    row(f"(d) model alone, batch {result['batch']}, onnxruntime "
+        f"{result['model_alone_threads']} threads (fps)", lambda r: f"{r['model_fps']:.1f}")
+    row("limit 1/(t_enc + t_model) for (a) / for (b) (fps)",
+        lambda r: f"{r['limit_fps']:.1f} / {r['limit_off_fps']:.1f}")
     def ratio_row(label: str, key: str) -> None:
         row(f"**{label}** (lowest-highest round)", lambda r: f"**{r[key]:.2f}** "
             f"({r[key + '_range'][0]:.2f}-{r[key + '_range'][1]:.2f})")
 
     ratio_row("(a) / limit", "on_vs_limit")
     ratio_row("(b) / limit", "off_vs_limit")
-    row("(e) FFmpeg transcode of (a)'s output, same encoder (fps)",
-        lambda r: f"{r['transcode']['fps']:.1f}")
-    row("limit with decode, the issue's: 1/(t_(e) + t_model) (fps)",
-        lambda r: f"{r['issue_limit_fps']:.1f}")
+    row("(e) FFmpeg transcode of (a)'s / (b)'s output, same encoder (fps)",
+        lambda r: f"{r['transcode']['fps']:.1f} / {r['transcode_off']['fps']:.1f}")
+    row("limit with decode, the issue's: 1/(t_(e) + t_model), (a) / (b) (fps)",
+        lambda r: f"{r['issue_limit_fps']:.1f} / {r['issue_limit_off_fps']:.1f}")
     ratio_row("(a) / limit with decode", "on_vs_issue_limit")
     ratio_row("(b) / limit with decode", "off_vs_issue_limit")
     row("(f) as (a), with frame 0's colour as a reference carried (fps)",

@@ -12,7 +12,14 @@ import pytest
 
 from streamcolor.cli.main import main
 from streamcolor.config import EncodeConfig, ModelConfig
-from streamcolor.diagnostics.bench import encode_only_fps, limit_fps, model_only_fps, run_bench
+from streamcolor.diagnostics.bench import (
+    encode_only_fps,
+    limit_fps,
+    model_alone,
+    model_only_fps,
+    run_bench,
+)
+from streamcolor.runtime import threads
 from streamcolor.testing import ClipSpec, make_clip
 
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
@@ -64,6 +71,23 @@ def test_model_only_fps_counts_frames_per_second_of_the_model(monkeypatch):
         fps = model_only_fps(runner, batch, seconds=0.5, repeats=3)
         assert fps == pytest.approx(batch / seconds), (batch, seconds, fps)
         assert set(runner.batches) == {(batch, 1, 32, 32)} and len(runner.batches) > 3
+
+
+@pytest.mark.parametrize("cores", [1, 2, 4])
+def test_the_model_alone_gets_every_core(monkeypatch, model_path, cores):
+    """The limit's t_model is the model at its fastest alone, not at the share of the cores a
+    run's plan gives it beside the encoder (one thread on two cores): that would lower the
+    limit and flatter the run. A user's own thread count is kept."""
+    import os
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cores)), raising=False)
+    config = ModelConfig(model=str(model_path), provider="cpu")
+    alone = model_alone(config)
+    assert threads.of(alone).inference == cores
+    assert alone._session.get_session_options().intra_op_num_threads == cores
+    assert threads.plan(provider="cpu", cores=cores).inference <= cores
+    mine = model_alone(ModelConfig(model=str(model_path), provider="cpu", threads=1))
+    assert threads.of(mine).inference == 1 and threads.of(mine).inference_from_user
 
 
 def test_cli_bench_writes_table_json_and_plot(tmp_path, model_path, capsys):
@@ -118,7 +142,10 @@ def test_bench_shows_encode_alone_the_limit_and_the_share_of_it(tmp_path, model_
     assert limit == pytest.approx(1 / (1 / encode + 1 / model), abs=0.1 + 0.05 * limit / encode
                                   + 0.05 * limit / model)
     assert share == pytest.approx(e2e / limit, abs=0.01 + 0.05 * share * (1 / e2e + 1 / limit))
-    assert any(line.startswith("encode:") for line in out), "the columns are explained"
+    legend = next((line for line in out if line.startswith("model:")), "")
+    assert "encode:" in legend and "limit:" in legend, "the columns are explained"
+    if threads.plan(provider="cpu").inference < threads.usable_cores():
+        assert f"the model alone: onnxruntime {threads.usable_cores()}" in out[0]
     cell = json.loads((tmp_path / "b.json").read_text())[0]
     assert cell["encode_fps"] == pytest.approx(encode, abs=0.051)
     assert cell["limit_fps"] == pytest.approx(1 / (1 / cell["encode_fps"]

@@ -150,3 +150,21 @@ def test_chroma_buffers_are_per_thread_and_per_width():
     for i, planes in enumerate(together):
         for mine, expected in zip(planes, alone[i % len(jobs)], strict=True):
             assert np.abs(mine.astype(int) - expected).max() <= 1
+
+
+@pytest.mark.parametrize("bits", [8, 10])
+def test_chroma_is_made_in_the_planes_given(bits):
+    """A frame's own chroma planes (rows wider than the picture, as FFmpeg pads them) get the
+    colour in place: the same codes as fresh planes, the padding untouched."""
+    rng = np.random.default_rng(bits)
+    spec = PlaneSpec(bits=bits, kr_kb=(0.2126, 0.0722))
+    luma = rng.integers(0, spec.max_code + 1, (150, 212)).astype(spec.dtype)
+    ab = rng.normal(0, 40, (2, 28, 28)).astype(np.float32)
+    fresh = chroma_planes(luma, ab, (75, 106), spec)
+    rows = [np.full((75, 128), 7, spec.dtype) for _ in range(2)]
+    views = tuple(row[:, :106] for row in rows)
+    made = chroma_planes(luma, ab, (75, 106), spec, out=views)
+    assert all(m is v for m, v in zip(made, views, strict=True))
+    for row, expected in zip(rows, fresh, strict=True):
+        assert np.array_equal(row[:, :106], expected)
+        assert (row[:, 106:] == 7).all()

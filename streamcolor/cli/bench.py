@@ -55,8 +55,9 @@ def _row(cell: Cell) -> str:
 HEADER = (f"{'res':>7} {'batch':>5} {'e2e fps':>8} {'model':>8} {'e2e/m':>7} {'encode':>7} "
           f"{'limit':>7} {'e2e/lim':>7} | "
           "dec  pre  inf post  enc  mux | q0  q1  q2  q3 |  cpu%  rss MiB gpuMiB util%")
-LEGEND = ("encode: the same encoder alone on the colorized frames; limit: 1 / (t_encode + "
-          "t_model), encode and model done back to back; e2e/lim: how close the run came to it")
+LEGEND = ("model: the model alone, on every core; encode: the same encoder alone on the "
+          "colorized frames; limit: 1 / (t_encode + t_model), encode and model done back to "
+          "back; e2e/lim: how close the run came to it")
 
 
 def _text(img, s: str, xy, scale: float = 0.45) -> None:

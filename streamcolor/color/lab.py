@@ -121,9 +121,11 @@ BAND_ROWS = 64  # rows of chroma done at a time: a band's float work stays in th
 
 
 def chroma_planes(
-    luma: np.ndarray, ab: np.ndarray, chroma_shape: tuple[int, int], spec: PlaneSpec
+    luma: np.ndarray, ab: np.ndarray, chroma_shape: tuple[int, int], spec: PlaneSpec,
+    out: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Cb and Cr planes of ``chroma_shape`` (h, w) from the luma plane and the model's (2, s, s) ab.
+    """Cb and Cr planes of ``chroma_shape`` (h, w) from the luma plane and the model's (2, s, s) ab
+    (into ``out``, e.g. a frame's own planes, where given).
 
     The colour is the Lab colour (L* of the luma, the model's a*b*) converted to R'G'B' and
     then to Cb/Cr with the stream's matrix and range; luma itself is left to the caller.
@@ -135,7 +137,8 @@ def chroma_planes(
         luma = cv2.resize(luma, (width, height), interpolation=cv2.INTER_AREA)
     a_up, b_up = (cv2.resize(np.ascontiguousarray(plane, dtype=np.float32), (width, height),
                              interpolation=cv2.INTER_LINEAR) for plane in ab)
-    cb, cr = np.empty(chroma_shape, spec.dtype), np.empty(chroma_shape, spec.dtype)
+    cb, cr = out if out is not None else (np.empty(chroma_shape, spec.dtype),
+                                          np.empty(chroma_shape, spec.dtype))
     for top in range(0, height, BAND_ROWS):
         rows = slice(top, min(top + BAND_ROWS, height))
         chroma_codes(luma[rows], a_up[rows], b_up[rows], spec, out=(cb[rows], cr[rows]))
@@ -158,14 +161,16 @@ def chroma_codes(
     # Cb, Cr and Cr again: OpenCV's transform has a vectorized path for three outputs, and
     # none for two (ten times slower); the values differ by float rounding (< 1e-4 code).
     cbcr = cv2.transform(rgb, _chroma_matrix(spec), dst=work.cbcr)
-    low, high = spec.chroma_limits()
-    np.clip(cbcr, low, high, out=cbcr)
     if out is None:
         out = np.empty(luma.shape, spec.dtype), np.empty(luma.shape, spec.dtype)
     if spec.bits <= 8:
-        codes = cv2.convertScaleAbs(cbcr, dst=work.codes)  # rounds to nearest; in range
-        out[0][:], out[1][:] = codes[..., 0], codes[..., 1]
+        # R'G'B' comes clipped to 0..1, so Cb and Cr are within the range's limits up to
+        # float rounding, which the rounding to codes absorbs (it saturates, too)
+        codes = cv2.convertScaleAbs(cbcr, dst=work.codes)
+        cv2.mixChannels([codes], list(out), [0, 0, 1, 1])
     else:
+        low, high = spec.chroma_limits()
+        np.clip(cbcr, low, high, out=cbcr)
         np.add(cbcr[..., 0], 0.5, out=out[0], casting="unsafe")  # truncates: rounds up at .5
         np.add(cbcr[..., 1], 0.5, out=out[1], casting="unsafe")
     return out

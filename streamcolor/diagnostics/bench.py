@@ -29,7 +29,7 @@ from ..media.encoders import choose_encoder, encoder_options
 from ..runtime import ModelRunner, threads
 
 __all__ = ["RESOLUTIONS", "Cell", "encode_frames_fps", "encode_only_fps",
-           "limit_fps", "model_only_fps", "run_bench"]
+           "limit_fps", "model_alone", "model_only_fps", "run_bench"]
 
 RESOLUTIONS = {"480p": (854, 480), "720p": (1280, 720), "1080p": (1920, 1080),
                "2160p": (3840, 2160)}
@@ -73,6 +73,19 @@ def limit_fps(encode_fps: float, model_fps: float) -> float:
     if encode_fps <= 0 or model_fps <= 0:
         return 0.0
     return 1.0 / (1.0 / encode_fps + 1.0 / model_fps)
+
+
+def model_alone(model: ModelConfig) -> ModelRunner:
+    """The runner that "model alone" is measured with: ``model`` as a run loads it, but on the
+    CPU with every usable core as onnxruntime's threads (its fastest alone), unless the user
+    set ``threads``. A run's plan gives the model fewer (:mod:`streamcolor.runtime.threads`:
+    one on two cores, beside the encoder's); measuring the model with those would lower the
+    limit 1 / (t_encode + t_model) and flatter the run."""
+    runner = ModelRunner.for_config(model)
+    plan = threads.of(runner)
+    if runner.provider == "cpu" and not model.threads and plan.inference < plan.cores:
+        runner = ModelRunner.for_config(dataclasses.replace(model, threads=plan.cores))
+    return runner
 
 
 def model_only_fps(runner: ModelRunner, batch: int, *, seconds: float = 2.0,
@@ -231,9 +244,12 @@ def run_bench(*, input: str | None, model: ModelConfig, batch_sizes: list[int],
     if unknown:
         raise ValueError(f"unknown resolution {unknown[0]!r}: choose from "
                          f"{', '.join(RESOLUTIONS)}")
-    runner = ModelRunner.for_config(model)
+    runner = model_alone(model)
     if on_plan is not None:
-        on_plan(threads.of(runner).describe())
+        plan = threads.plan(provider=runner.provider, threads=model.threads)
+        alone = threads.of(runner).inference
+        note = f"; the model alone: onnxruntime {alone}" if alone != plan.inference else ""
+        on_plan(plan.describe() + note)
     model_fps = {b: model_only_fps(runner, b) for b in batch_sizes}
     del runner
     cells = []

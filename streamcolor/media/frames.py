@@ -199,9 +199,11 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
         _copy_properties(frame, out, plan)
     luma = plane_array(out.planes[0], dtype)
     chroma_shape = (out.planes[1].height, out.planes[1].width)
-    cb, cr = planes if planes is not None else chroma_planes(luma, ab, chroma_shape, spec)
-    plane_array(out.planes[1], dtype)[:] = cb
-    plane_array(out.planes[2], dtype)[:] = cr
+    own = plane_array(out.planes[1], dtype), plane_array(out.planes[2], dtype)
+    if planes is None:
+        chroma_planes(luma, ab, chroma_shape, spec, out=own)  # made in place
+    else:
+        own[0][:], own[1][:] = planes
     if plan.encoded != plan.built:
         out = out.reformat(format=plan.encoded)
     return out

@@ -9,39 +9,46 @@ beside the pipeline's five stage threads (decode, preprocess, inference, postpro
 
 The rule, on ``c`` usable cores:
 
-- the CPU provider: onnxruntime ``c`` intra-op threads up to two cores, ``c // 2`` above,
-  that sleep between calls (no spinning); the encoder ``max(min(2, c), c - c // 2)``; OpenCV
-  1; the decoder 1 (2 above two cores). On two cores the model and x264 get two threads
-  each: the stages take turns (the model waits for the encoder and back), so each may use
-  both cores while the other waits; what made the old default slow was onnxruntime's pool
-  spinning between calls, not its size. All the run's threads stay within ``c + 5`` (the
-  stage threads), the model's and the encoder's within ``c`` above two cores.
+- the CPU provider, one or two cores: onnxruntime 1 intra-op thread and the encoder
+  ``c + c // 2`` (x264's own count, 1.5 a core: 3 on two cores); above two, onnxruntime
+  ``c // 2`` and the encoder ``c - c // 2``. Onnxruntime's threads sleep between calls (no
+  spinning); OpenCV 1; the decoder 1 (2 above two cores). On two cores the stages keep both
+  cores busy, so a second intra-op thread adds synchronisation, not throughput, while x264's
+  third frame thread lets it use a core the moment a stage waits. The model's and the
+  encoder's threads together stay within ``2 c`` on two cores and fewer (they take turns),
+  within ``c`` above two.
 - a GPU provider (cuda, tensorrt): onnxruntime 1 CPU thread (the model runs on the device),
   the encoder ``max(min(2, c), c - 2)``, leaving two cores to decoding and the colour math.
 
-Measured (``benchmarks/_machine.py``: Intel(R) Xeon(R) Processor, 2 cores; shared with other
-work, load average 2.5-6), :func:`streamcolor.colorize_file` (the single pass that
-``--no-segments`` and ``bench`` run) of a 1280x720 grey clip (150 frames of
-``sam2_04_coffee.mp4``), defaults (bundled int8 model, stabilizer on, libx264 CRF 18), runs
-interleaved, median wall seconds over 9 runs (5 for the two marked *), and CPU seconds:
+The model measured alone (``bench``'s "model alone", the limit 1 / (t_encode + t_model)) gets
+every core instead: that is its fastest alone, and a lower figure would flatter the run.
+
+Measured (``benchmarks/_machine.py``: Intel(R) Xeon(R) Processor, 2 cores, AVX2),
+:func:`streamcolor.colorize_file` of the grey 1280x720 (240 frames) and 1920x1080 (150 frames)
+clips of ``benchmarks/efficiency.py``, bundled int8 model, stabilizer on, libx264 veryfast CRF
+18, onnxruntime:x264 threads, 6 rounds interleaved, median fps (CPU ms a frame):
+
+    onnxruntime:x264      720p          1080p         faster than 2:2 (rounds)
+    2:2 (the last rule)   55.2 (35.7)   24.5 (76.2)   -
+    1:2                   57.3 (34.5)   24.1 (77.1)   5 of 6 / 2 of 6
+    1:3 (this rule)       56.7 (35.4)   26.2 (73.5)   5 of 6 / 6 of 6
+
+The plan before that (2:2) against the libraries' own defaults, on a 1280x720 grey clip (150
+frames of ``sam2_04_coffee.mp4``), median wall seconds over 9 runs (5 for the two marked *),
+and CPU seconds:
 
     onnxruntime          x264   OpenCV  decoder   wall     fps   CPU s
-    0 (all, spinning)    auto   auto    auto      6.57    22.8   11.8   (before this plan)
+    0 (all, spinning)    auto   auto    auto      6.57    22.8   11.8   (the defaults)
     1, spinning *        auto   auto    auto      6.53    23.0   10.9
     1, no spinning       auto   1       auto      6.15    24.4   10.8
     1, no spinning       2      1       1         6.58    22.8   11.4
     1, no spinning *     1      1       1         6.79    22.1   10.3
-    2, no spinning       2      1       1         6.09    24.6   10.9   (this rule, 2 cores)
+    2, no spinning       2      1       1         6.09    24.6   10.9
 
-The rule is the fastest median (7 % less time than before, 1 CPU second less). The old
-default's pool of spinning threads is the cost that shows: it takes 11.8 CPU s, every other
-plan 10.3-11.4; between the new plans the wall-time differences are within the noise of a
-shared machine (single runs vary by 20 %).
-x264 held to one thread is the slowest of them. The rule as
-shipped (no plan forced) against the old settings, 5 runs each interleaved: 6.01 s (25.0 fps,
-10.9 CPU s) against 6.34 s (23.7 fps, 11.9 CPU s), faster in each of the 5 pairs, the output
-file byte-identical. Decoded frames were identical (the same MD5 of every frame) for every
-plan with x264 at two threads or auto (three here); with x264 at one thread they differ.
+The defaults' pool of spinning threads is the cost that shows: it takes 11.8 CPU s, every
+other plan 10.3-11.4. x264 held to one thread is the slowest of them. Decoded frames were
+identical (the same MD5 of every frame) for every plan with x264 at two threads or auto
+(three here); with x264 at one thread they differ.
 
 So the plan does not change results: onnxruntime's and OpenCV's work is the same arithmetic
 on any number of threads, and x264 gave the same frames for two and three frame threads
@@ -124,8 +131,10 @@ def plan(*, provider: str = "cpu", codec: str | None = None, live: bool = False,
     cores = max(1, cores if cores is not None else usable_cores())
     on_cpu = provider == "cpu"
     if on_cpu:
-        inference = cores if cores <= 2 else cores // 2
-        encoder = max(min(2, cores), cores - cores // 2)
+        if cores <= 2:  # one thread each for the model, the stages take the other core
+            inference, encoder = 1, cores + cores // 2
+        else:
+            inference, encoder = cores // 2, cores - cores // 2
     else:  # the model runs on the device; its CPU threads are glue
         inference = 1
         encoder = max(min(2, cores), cores - 2)
