@@ -325,6 +325,7 @@ class Pipeline:
         except BaseException as error:  # Ctrl-C or SIGTERM in the caller's thread
             interrupt = error
             self._stop.set()
+        interrupt = self._settle(lambda: self._unstarted_are_done(threads, done)) or interrupt
         interrupt = self._join(threads, list(done.values())) or interrupt
         failed = interrupt is not None or self._error is not None or self._stop.is_set()
         if failed:
@@ -370,6 +371,23 @@ class Pipeline:
                 self._graceful = True
                 self.source.stop()
 
+    @staticmethod
+    def _unstarted_are_done(threads: list[threading.Thread],
+                            done: dict[str, threading.Event]) -> None:
+        """An interrupt while the stages were being started leaves some never started: they
+        will never say they are done, so they count as done. Threads start in order, so only
+        the first without an id may be starting this instant: it gets a moment to run."""
+        first = True
+        for thread, event in zip(threads, done.values(), strict=True):
+            if thread.ident is not None:
+                continue
+            deadline = time.monotonic() + 1.0
+            while first and thread.ident is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+            first = False
+            if thread.ident is None:
+                event.set()
+
     def _join(self, threads: list[threading.Thread],
               done: list[threading.Event]) -> BaseException | None:
         """Wait for every stage even if another Ctrl-C arrives meanwhile; return that interrupt."""
@@ -380,7 +398,8 @@ class Pipeline:
                 if interrupt is not None:
                     self._stop.set()
         for thread in threads:  # each has finished its work; this only reaps it
-            interrupt = self._settle(thread.join) or interrupt
+            if thread.ident is not None:  # (one never started cannot be joined)
+                interrupt = self._settle(thread.join) or interrupt
         return interrupt
 
     @staticmethod

@@ -167,3 +167,46 @@ def test_live_queue_drops_stale_and_excess_frames_but_never_packets():
     assert drop_frames(q, arrived_before=5.0, keep=3) == 3  # the stale one, then 2 oldest
     assert list(q.queue) == [packet, *fresh[2:]]
     assert drop_frames(q, arrived_before=5.0, keep=3) == 0
+
+
+@pytest.mark.parametrize("stage, started", [(0, False), (2, False), (2, True), (4, True)])
+def test_ctrl_c_while_the_stages_start_does_not_hang(stage, started, clip, tmp_path,
+                                                     model_path, monkeypatch):
+    """Ctrl-C can come while the stage threads are being started (a film job starts a pipeline
+    a second): the stages that never started count as done, one that did start is waited
+    for, and the run stops with the interrupt, its partial file removed."""
+    import threading
+
+    source_path = clip(ClipSpec(frames=20, width=32, height=24))
+    real_start, calls = threading.Thread.start, []
+
+    def start(thread):
+        if not thread.name.startswith("streamcolor-"):
+            return real_start(thread)
+        calls.append(thread.name)
+        if len(calls) == stage + 1:
+            if started:
+                real_start(thread)
+            raise KeyboardInterrupt
+        real_start(thread)
+
+    raised: list[BaseException] = []
+
+    def run(pipeline) -> None:  # in a thread of its own: a hang fails the test, not the suite
+        try:
+            pipeline.run()
+        except BaseException as error:  # noqa: BLE001 - what the run raised is the result
+            raised.append(error)
+
+    with FileSource(source_path) as source:
+        sink = FileSink(tmp_path / "out.mkv", source, EncodeConfig())
+        pipeline = Pipeline(source, ModelRunner(model_path), sink, batch_size=4)
+        monkeypatch.setattr(threading.Thread, "start", start)  # the stages' starts only
+        runner = threading.Thread(target=run, args=(pipeline,), daemon=True)
+        runner.start()
+        runner.join(timeout=30)
+        monkeypatch.undo()
+        assert not runner.is_alive(), "the run hangs after Ctrl-C during its start"
+    assert len(raised) == 1 and isinstance(raised[0], KeyboardInterrupt), raised
+    assert calls[-1].startswith("streamcolor-") and len(calls) == stage + 1
+    assert not (tmp_path / "out.mkv").exists()
