@@ -411,8 +411,8 @@ def one_round(clip: pathlib.Path, coloured: tuple[list, list], alone: ModelRunne
 
 def summarize(rounds: list[dict], parts: dict, size) -> dict:
     """Medians over the rounds: of each figure, and of each round's own ratios (each ratio
-    compares figures measured minutes apart at most); the runs of the median round of (a)
-    give the CPU and stage figures."""
+    compares figures measured seconds apart); the runs of the median round of (a) give the
+    CPU and stage figures."""
     def median(get) -> float:
         return statistics.median(get(r) for r in rounds)
 
@@ -430,7 +430,7 @@ def summarize(rounds: list[dict], parts: dict, size) -> dict:
               **{key: median(lambda r, key=key: r[key]) for key in (
                   "encode_fps", "encode_off_fps", "model_fps", "limit_fps", "limit_off_fps",
                   "issue_limit_fps", "issue_limit_off_fps")},
-              "all_rounds": [{k: v for k, v in r.items()} for r in rounds]}
+              "all_rounds": rounds}
     for key in rounds[0]["ratios"]:
         values = [r["ratios"][key] for r in rounds]
         result[key] = statistics.median(values)
