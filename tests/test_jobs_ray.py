@@ -72,6 +72,17 @@ def films(tmp_path_factory):
     return a, b
 
 
+@pytest.fixture(scope="module")
+def long_film(tmp_path_factory):
+    """20 one-second segments, so that a job lasts well past the second node's worker start
+    (seconds on a loaded machine). Ray hands a leased worker its owner's next task: with 8
+    short segments, the head's worker could finish them all before the other node's was up."""
+    from streamcolor.testing import AudioTrack, ClipSpec, make_clip
+
+    return make_clip(tmp_path_factory.mktemp("long") / "long.mkv",
+                     ClipSpec(width=160, height=120, frames=500, audio=(AudioTrack(),)))
+
+
 def _colorize(inputs, out, model_path, cluster, *extra, wait=True):
     command = [sys.executable, "-m", "streamcolor", "colorize", *map(str, inputs), "-o",
                str(out), "--model", str(model_path), "--ray", cluster.address,
@@ -86,17 +97,18 @@ def _colorize(inputs, out, model_path, cluster, *extra, wait=True):
 
 
 @inside
-def test_segments_of_several_films_spread_over_both_nodes(cluster, films, tmp_path,
+def test_segments_of_several_films_spread_over_both_nodes(cluster, films, long_film, tmp_path,
                                                           model_path):
     from helpers import packets, video_pts
 
     outdir = tmp_path / "out"
     outdir.mkdir()
     metrics = tmp_path / "metrics.json"
+    films = (*films, long_film)  # long enough that both nodes start a worker (see long_film)
     err = _colorize(films, outdir, model_path, cluster, "--metrics-json", str(metrics))
-    assert "12 segments on 2 nodes" in err, err
+    assert "32 segments on 2 nodes" in err, err
     record = json.loads(metrics.read_text().splitlines()[-1])
-    assert len(record["nodes"]) == 2 and record["frames"] == 300
+    assert len(record["nodes"]) == 2 and record["frames"] == 800
     assert all(n["segments"] >= 1 and n["fps"] > 0 for n in record["nodes"].values()), record
     for film in films:
         out = outdir / film.name
@@ -183,17 +195,6 @@ def _freeze(cluster, index: int, signum: int, members: list[int] | None = None) 
         except ProcessLookupError:
             pass
     return members
-
-
-@pytest.fixture(scope="module")
-def long_film(tmp_path_factory):
-    """20 one-second segments: the job lasts well past the second node's worker start, which
-    takes seconds on a loaded machine; with 8, the head's worker (Ray gives a leased worker the
-    owner's next task) could finish them all before the second node's worker was up."""
-    from streamcolor.testing import AudioTrack, ClipSpec, make_clip
-
-    return make_clip(tmp_path_factory.mktemp("long") / "long.mkv",
-                     ClipSpec(width=160, height=120, frames=500, audio=(AudioTrack(),)))
 
 
 @inside
