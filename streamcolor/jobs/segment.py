@@ -120,7 +120,7 @@ class _SegmentSink:
         self.plan, self.notes, self.seconds = self.inner.plan, self.inner.notes, {}
         ctx = self.inner.video.codec_context
         try:
-            self.writer = PacketWriter(target, time_base=source.info.time_base,
+            self.writer = PacketWriter(target, time_base=ctx.time_base,
                                        codec=ctx.name, extradata=ctx.extradata)
         except BaseException:
             self.inner.abort()
@@ -128,7 +128,9 @@ class _SegmentSink:
         self.frames, self.last_pts = 0, None
 
     def _encode(self, frame) -> None:
-        for packet in self.inner.video.codec_context.encode(frame):
+        with self.inner.grid.placed(frame):
+            packets = self.inner.video.codec_context.encode(frame)
+        for packet in packets:
             self.writer.write(packet)
 
     def write(self, frame) -> None:

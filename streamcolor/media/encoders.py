@@ -4,10 +4,16 @@ settings that suit it.
     .webm                              libvpx-vp9 (CRF, ``-b:v 0``, good deadline, row-mt)
     .mp4 .mov .mkv, RTMP, TS, HLS, RTSP libx264 (CRF 18)
     anything else                      the muxer's own default (e.g. .avi: mpeg4)
+
+An interlaced source is coded as fields where the encoder can (libx264, mpeg2video,
+prores_ks: FFmpeg's ``flags=+ildct+ilme``), each frame with its own field order; a user's
+``--encoder-option flags=...`` decides instead (``flags=-ildct-ilme``: progressive coding).
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from fractions import Fraction
 
 import av
@@ -15,12 +21,22 @@ import av
 from ..config import EncodeConfig
 from ..errors import EncoderError
 
-__all__ = ["choose_encoder", "encoder_options", "video_encoder"]
+__all__ = ["MPEG1_RATES", "FrameGrid", "choose_encoder", "encoder_options", "interlace_note",
+           "standard_rates", "video_encoder"]
 
 _H264_FORMATS = ("mp4", "mov", "matroska", "flv", "mpegts", "hls", "rtsp", "ismv", "3gp", "ipod")
 _PREFERRED = {"webm": "libvpx-vp9"}
 _DEFAULT_CRF = {"libvpx-vp9": "31", "libvpx": "10", "libsvtav1": "35", "libaom-av1": "30"}
 _VPX = ("libvpx-vp9", "libvpx")
+# Encoders that code two fields when FFmpeg's interlaced flags ask them to (field order from
+# each frame's flags), and encoders that keep a frame's interlacing flags unasked (lossless).
+_FIELD_FLAGS = {"libx264": "+ildct+ilme", "libx264rgb": "+ildct+ilme",
+                "mpeg2video": "+ildct+ilme", "prores_ks": "+ildct"}
+_KEEP_FIELDS = ("ffv1",)
+# MPEG-1's rates, the common ones. FFmpeg's mpeg1video also lists unofficial ones, which it
+# refuses to open with.
+MPEG1_RATES = frozenset(Fraction(n, d) for n, d in (
+    (24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (50, 1), (60000, 1001), (60, 1)))
 
 
 def video_encoder(name: str) -> av.codec.Codec:
@@ -63,9 +79,11 @@ def _has_encoder(name: str) -> bool:
         return False
 
 
-def encoder_options(codec: str, encode: EncodeConfig, rate: Fraction | None) -> dict[str, str]:
+def encoder_options(codec: str, encode: EncodeConfig, rate: Fraction | None, *,
+                    interlaced: bool = False) -> dict[str, str]:
     """Options for ``codec``: the user's, over defaults that suit the encoder (CRF quality
-    for each encoder's scale, VP9's speed settings, low latency in live mode)."""
+    for each encoder's scale, VP9's speed settings, low latency in live mode, field coding
+    for an ``interlaced`` source)."""
     options = encode.codec_options()
     own = {key for key, _ in encode.options}
     if "crf" in options and encode.crf is None and "crf" not in own and codec in _DEFAULT_CRF:
@@ -86,4 +104,52 @@ def encoder_options(codec: str, encode: EncodeConfig, rate: Fraction | None) -> 
             defaults["preset"] = "veryfast"
     if encode.live and rate:
         defaults["g"] = str(max(1, round(2 * rate)))  # a keyframe every 2 s for viewers
+    if interlaced and codec in _FIELD_FLAGS:
+        defaults["flags"] = _FIELD_FLAGS[codec]
     return {**defaults, **options}
+
+
+def interlace_note(codec: str, encode: EncodeConfig, interlaced: bool) -> str | None:
+    """What a user should know when ``codec`` cannot keep an interlaced source's fields."""
+    if not interlaced or codec in _FIELD_FLAGS or codec in _KEEP_FIELDS or any(
+            key == "flags" for key, _ in encode.options):
+        return None
+    return (f"the source is interlaced and {codec} codes whole frames: the output's frames are "
+            "marked progressive with both fields woven in them; for interlaced output use "
+            "libx264, mpeg2video, prores_ks or ffv1, or deinterlace the source first")
+
+
+def standard_rates(codec: str) -> list[Fraction]:
+    """The frame rates that ``codec`` is limited to, slowest first (empty: any rate)."""
+    rates = {Fraction(r.numerator, r.denominator) for r in video_encoder(codec).frame_rates or ()}
+    if codec == "mpeg1video":
+        rates &= MPEG1_RATES
+    return sorted(rates)
+
+
+class FrameGrid:
+    """Frame times for an encoder of one fixed ``rate``, which times frames in slots of 1/rate:
+    each frame goes in the slot nearest its time, or in the next free one (a source of
+    variable rate can have two frames nearest one slot). With ``rate`` None, times are kept."""
+
+    def __init__(self, rate: Fraction | None = None) -> None:
+        self.rate = rate
+        self.last: int | None = None
+
+    @contextlib.contextmanager
+    def placed(self, frame: av.VideoFrame | None) -> Iterator[None]:
+        """``frame`` retimed in the encoder's time base (1/rate) while it is encoded."""
+        if frame is None or self.rate is None:
+            yield
+            return
+        pts, time_base = frame.pts, frame.time_base
+        known = pts is not None and time_base is not None
+        slot = round(pts * time_base * self.rate) if known else None
+        if slot is None or self.last is not None and slot <= self.last:
+            slot = 0 if self.last is None else self.last + 1
+        self.last = slot
+        frame.pts, frame.time_base = slot, 1 / self.rate
+        try:
+            yield
+        finally:
+            frame.pts, frame.time_base = pts, time_base

@@ -24,7 +24,15 @@ from ..redact import redact
 from .atomic import temporary_beside
 from .copycheck import unwritable_streams
 from .copytimes import CopyTimes
-from .encoders import choose_encoder, encoder_options, video_encoder
+from .encoders import (
+    MPEG1_RATES,
+    FrameGrid,
+    choose_encoder,
+    encoder_options,
+    interlace_note,
+    standard_rates,
+    video_encoder,
+)
 from .frames import FramePlan, has_alpha, plan_formats
 from .sources import FileSource
 from .streamplan import plan_streams, stream_label
@@ -54,6 +62,9 @@ def check_output_path(output: pathlib.Path, inputs: list[pathlib.Path] = ()) -> 
 def _fresh_tags(tags: dict[str, str]) -> dict[str, str]:
     """Tags minus the ones that describe the old encoding (the muxer writes new ones)."""
     return {k: v for k, v in tags.items() if not k.lower().startswith(_STALE_TAGS)}
+
+
+_VARIABLE_FPS = 0x0400  # AVFMT_VARIABLE_FPS: the muxer times each frame (MPEG-PS does not)
 
 
 class FileSink:
@@ -126,7 +137,10 @@ class FileSink:
         except (ValueError, av.FFmpegError) as error:
             raise EncoderError(f"cannot use encoder {self.codec!r}: {describe(error)}") from error
         stream.codec_context.options = self._video_options = _checked_options(
-            stream, self.codec, encoder_options(self.codec, encode, info.rate), encode)
+            stream, self.codec,
+            encoder_options(self.codec, encode, info.rate, interlaced=info.interlaced), encode)
+        if note := interlace_note(self.codec, encode, info.interlaced):
+            self.notes.append(note)
         if encode.threads is not None and "threads" not in dict(encode.options):
             stream.codec_context.thread_count = encode.threads  # the run's thread plan
         stream.width, stream.height = info.width, info.height
@@ -152,18 +166,31 @@ class FileSink:
         return stream
 
     def _standard_rate(self, stream, info) -> None:
-        """MPEG-1/2 encoders take only standard frame rates, and time frames in 1/rate."""
-        rates = [Fraction(r.numerator, r.denominator)
-                 for r in video_encoder(self.codec).frame_rates or ()]
+        """MPEG-1/2 encoders take only standard frame rates, and time frames in 1/rate: the
+        slowest one at or above the source's, so that no two frames fall in one slot."""
+        self.grid = FrameGrid()
+        rates = standard_rates(self.codec)
         if not rates:
             return
         wanted = Fraction(info.rate or 25)
-        rate = min(rates, key=lambda r: abs(r - wanted))
+        above = [r for r in rates if r >= wanted]
+        if not above:
+            raise EncoderError(f"{self.codec} holds at most {float(max(rates)):g} fps and the "
+                               f"source has {float(wanted):g}: choose another --codec "
+                               "(e.g. libx264, ffv1)")
+        rate = min(above)
+        if rate != wanted and not self.container.format.flags & _VARIABLE_FPS:
+            shown = ", ".join(f"{float(r):.5g}" for r in rates if r in MPEG1_RATES) or "..."
+            raise EncoderError(
+                f"{self._label()} holds {self.codec} only at a standard frame rate ({shown} "
+                f"fps), and each of its frames lasts one slot; the source has "
+                f"{float(wanted):g} fps: write .mkv or .mp4, which time each frame")
         stream.codec_context.framerate = rate
         stream.codec_context.time_base = 1 / rate
+        self.grid = FrameGrid(rate)
         if rate != wanted:
-            self.notes.append(f"{self.codec} takes only standard frame rates: "
-                              f"{float(wanted):g} fps is encoded as {float(rate):g} fps")
+            self.notes.append(f"{self.codec} takes only standard frame rates: the {float(wanted):g}"
+                              f" fps frames are timed on a {float(rate):g} fps grid")
 
     def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
@@ -263,7 +290,8 @@ class FileSink:
     def write(self, frame: av.VideoFrame | None) -> None:
         """Encode one colorized frame (None flushes the encoder)."""
         started = time.perf_counter()
-        packets = self.video.encode(frame)
+        with self.grid.placed(frame):
+            packets = self.video.encode(frame)
         encoded = time.perf_counter()
         self.container.mux(packets)
         self.seconds["encode"] += encoded - started

@@ -33,6 +33,7 @@ from .hwaccel import check_decoder, decode_options, no_stream_message
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
 _RGB_MATRIX = 0  # AVCOL_SPC_RGB
+_FIELD_ORDERS = (2, 3, 4, 5)  # AV_FIELD_TT, BB, TB, BT: a stream coded as fields
 _TRUNCATION_TOLERANCE = 1.0  # seconds of declared duration allowed to be missing at the end
 
 
@@ -76,7 +77,8 @@ class VideoInfo:
     colorspace: int = 2
     color_primaries: int = 2
     color_trc: int = 2
-    field_order: str | None = None
+    field_order: int | None = None
+    interlaced: bool = False
     metadata: dict = dataclasses.field(default_factory=dict)
     disposition: int = 0
 
@@ -93,7 +95,9 @@ class VideoInfo:
                    sample_aspect_ratio=stream.sample_aspect_ratio or None,
                    color_range=ctx.color_range, colorspace=colorspace,
                    color_primaries=ctx.color_primaries, color_trc=ctx.color_trc,
-                   field_order=ctx.field_order or None, metadata=dict(stream.metadata),
+                   field_order=ctx.field_order or None,
+                   interlaced=ctx.field_order in _FIELD_ORDERS or bool(first.interlaced_frame),
+                   metadata=dict(stream.metadata),
                    disposition=int(stream.disposition), **more)
 
 
