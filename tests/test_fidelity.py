@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from fractions import Fraction
 
 import av
@@ -138,6 +140,55 @@ def test_output_pixel_format_and_range(clip, model_path, tmp_path, ffprobe, pix_
     _, output, _ = _lossless(clip, model_path, tmp_path, spec)
     stream = ffprobe(output, "-show_streams")["streams"][0]
     assert stream["pix_fmt"] == expected
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray16le", "gray12le"])
+def test_deep_grey_keeps_what_the_encoder_can_hold(clip, model_path, tmp_path, ffprobe,
+                                                    pix_fmt):
+    """A 12/16-bit grey scan sent to libx264 (at most 10 bits) is encoded at 10 bits, full
+    range, within one 10-bit code of the source's luma (it was 8-bit: 4 codes off)."""
+    source = clip(ClipSpec(width=48, height=32, frames=3, pix_fmt=pix_fmt, codec="ffv1",
+                           codec_options=()), "in.mkv")
+    output = tmp_path / "out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)),
+                  encode=EncodeConfig(codec="libx264", options=(("qp", "0"),)))
+    stream = ffprobe(output, "-show_streams")["streams"][0]
+    assert (stream["pix_fmt"], stream["color_range"]) == ("yuv420p10le", "pc")
+    scale = 1023 / (2 ** av.VideoFormat(pix_fmt).components[0].bits - 1)
+    for a, b in zip(luma_planes(source), luma_planes(output), strict=True):
+        assert np.abs(b.astype(float) - a * scale).max() <= 1.0
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "gray10le"])
+def test_untagged_grey_looks_the_same_in_colour(clip, model_path, tmp_path, pix_fmt):
+    """Grey without a range tag is full range to FFmpeg; the colour output must say so, or
+    every player stretches its contrast (32 shown as 19, 224 as 242). FFmpeg's command line,
+    converting each to grey, is the independent reader."""
+    exe = shutil.which("ffmpeg")
+    require(exe is not None, "needs FFmpeg's command line (apt-get install ffmpeg)")
+    source = clip(ClipSpec(width=64, height=16, frames=2, pix_fmt=pix_fmt, codec="ffv1",
+                           codec_options=()), "in.mkv")
+    output = tmp_path / "out.mkv"
+    colorize_file(source, output, model=ModelConfig(model=str(model_path)),
+                  encode=EncodeConfig(codec="ffv1"))
+
+    def seen(path) -> bytes:
+        return subprocess.run([exe, "-v", "error", "-i", str(path), "-frames:v", "1", "-vf",
+                               "format=gray16le", "-f", "rawvideo", "-"],
+                              check=True, capture_output=True).stdout
+
+    shown, original = np.frombuffer(seen(output), "<u2"), np.frombuffer(seen(source), "<u2")
+    assert original.max() > original.min()  # a picture with contrast to lose
+    assert np.abs(shown.astype(int) - original).max() <= 128, (original[:8], shown[:8])
+
+
+def test_grey_tagged_limited_stays_limited():
+    from streamcolor.media.frames import plan_formats
+
+    assert plan_formats("gray", None).full_range
+    assert plan_formats("gray10le", None, color_range=2).full_range
+    assert not plan_formats("gray", None, color_range=1).full_range
+    assert not plan_formats("yuv420p", None).full_range
 
 
 def test_chroma_is_coloured_not_grey(clip, model_path, tmp_path):

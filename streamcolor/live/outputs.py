@@ -212,4 +212,4 @@ def open_outputs(targets: list[str], source, encode: EncodeConfig, *, preview: b
 def _preview_plan(source):
     from ..media.frames import plan_formats
 
-    return plan_formats(source.info.pix_fmt, None)
+    return plan_formats(source.info.pix_fmt, None, color_range=source.info.color_range)

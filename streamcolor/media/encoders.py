@@ -21,7 +21,7 @@ import av
 from ..config import EncodeConfig
 from ..errors import EncoderError
 
-__all__ = ["MPEG1_RATES", "FrameGrid", "choose_encoder", "encoder_options", "interlace_note",
+__all__ = ["FrameGrid", "choose_encoder", "encoder_options", "grid_rate", "interlace_note",
            "standard_rates", "video_encoder"]
 
 _H264_FORMATS = ("mp4", "mov", "matroska", "flv", "mpegts", "hls", "rtsp", "ismv", "3gp", "ipod")
@@ -35,7 +35,7 @@ _FIELD_FLAGS = {"libx264": "+ildct+ilme", "libx264rgb": "+ildct+ilme",
 _KEEP_FIELDS = ("ffv1",)
 # MPEG-1's rates, the common ones. FFmpeg's mpeg1video also lists unofficial ones, which it
 # refuses to open with.
-MPEG1_RATES = frozenset(Fraction(n, d) for n, d in (
+_MPEG1_RATES = frozenset(Fraction(n, d) for n, d in (
     (24000, 1001), (24, 1), (25, 1), (30000, 1001), (30, 1), (50, 1), (60000, 1001), (60, 1)))
 
 
@@ -123,8 +123,30 @@ def standard_rates(codec: str) -> list[Fraction]:
     """The frame rates that ``codec`` is limited to, slowest first (empty: any rate)."""
     rates = {Fraction(r.numerator, r.denominator) for r in video_encoder(codec).frame_rates or ()}
     if codec == "mpeg1video":
-        rates &= MPEG1_RATES
+        rates &= _MPEG1_RATES
     return sorted(rates)
+
+
+def grid_rate(codec: str, wanted: Fraction, *, times_each_frame: bool, label: str
+              ) -> Fraction | None:
+    """The rate of a fixed-rate encoder (MPEG-1/2) for a source of ``wanted`` fps: the
+    slowest standard one at or above it, so that no two frames fall in one slot; None for an
+    encoder of any rate. A container that does not time each frame (MPEG-PS counts slots)
+    takes only the source's own rate. ``label`` names the output in errors."""
+    rates = standard_rates(codec)
+    if not rates:
+        return None
+    above = [r for r in rates if r >= wanted]
+    if not above:
+        raise EncoderError(f"{codec} holds at most {float(max(rates)):g} fps and the source "
+                           f"has {float(wanted):g}: choose another --codec (e.g. libx264, ffv1)")
+    if min(above) != wanted and not times_each_frame:
+        shown = ", ".join(f"{float(r):.5g}" for r in rates if r in _MPEG1_RATES)
+        raise EncoderError(
+            f"{label} holds {codec} only at a standard frame rate ({shown} fps), and each of "
+            f"its frames lasts one slot; the source has {float(wanted):g} fps: write .mkv or "
+            ".mp4, which time each frame")
+    return min(above)
 
 
 class FrameGrid:

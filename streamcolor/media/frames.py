@@ -29,6 +29,7 @@ _GRAY = re.compile(r"^gray(9|10|12|14|16)?(le)?$")
 _SEMI_PLANAR = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le",
                 "nv16": "yuv422p", "p210le": "yuv422p10le", "p410le": "yuv444p10le"}
 JPEG_RANGE = 2
+MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited (16-235 at 8 bits)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -100,14 +101,17 @@ def _full_chroma(fmt: str) -> str:
 
 
 def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: bool = False,
-                 encoder: str = "") -> FramePlan:
+                 encoder: str = "", color_range: int = 0) -> FramePlan:
     """Choose the formats for one stream; ``encoder_formats`` None means 'any'.
 
     An odd-sized picture going to an encoder in :data:`EVEN_SIZE_ENCODERS` gets 4:4:4 chroma
-    (luma is untouched; only the chroma resolution differs).
+    (luma is untouched; only the chroma resolution differs). Full range: yuvj, and grey
+    unless the stream says limited (``color_range`` 1): FFmpeg reads untagged grey as full
+    range, so its colour output is tagged so, or players would stretch its contrast.
     """
     working = working_format(decoded)
-    full_range = bool(_FULL_RANGE_YUV.match(working))
+    full_range = bool(_FULL_RANGE_YUV.match(working)
+                      or _GRAY.match(working) and color_range != MPEG_RANGE)
     wanted = _colour_format(working)
     if _PLANAR_YUVA.match(wanted):
         usable = encoder_formats and [f for f in encoder_formats
@@ -127,8 +131,21 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
     if same_depth:
         return FramePlan(decoded=decoded, working=working, built=same_depth[0],
                          encoded=same_depth[0], full_range=full_range)
-    return FramePlan(decoded=decoded, working=working, built=wanted, encoded=encoder_formats[0],
-                     full_range=full_range)
+    return FramePlan(decoded=decoded, working=working, built=wanted,
+                     encoded=_nearest_depth(wanted, encoder_formats), full_range=full_range)
+
+
+def _nearest_depth(wanted: str, encoder_formats: list[str]) -> str:
+    """The encoder's Y'CbCr format that keeps most of ``wanted``'s depth: the deepest not
+    deeper than it, else the shallowest (16-bit grey scans go to libx264 as 10-bit, not 8);
+    the least subsampled chroma that suffices. Its first format if it has no planar Y'CbCr."""
+    planar = [f for f in encoder_formats if _PLANAR_YUV.match(f) and not f.startswith("yuvj")]
+    if not planar:
+        return encoder_formats[0]
+    depth = _bits(wanted)
+    order = {"420": 0, "422": 1, "444": 2}
+    return min(planar, key=lambda f: (_bits(f) > depth, abs(_bits(f) - depth),
+                                      order.get(_PLANAR_YUV.match(f).group(1), 9)))
 
 
 def _alpha_plan(decoded: str, working: str, wanted: str,

@@ -25,12 +25,11 @@ from .atomic import temporary_beside
 from .copycheck import unwritable_streams
 from .copytimes import CopyTimes
 from .encoders import (
-    MPEG1_RATES,
     FrameGrid,
     choose_encoder,
     encoder_options,
+    grid_rate,
     interlace_note,
-    standard_rates,
     video_encoder,
 )
 from .frames import FramePlan, has_alpha, plan_formats
@@ -103,7 +102,8 @@ class FileSink:
     def _plan_frames(self, info, codec: av.codec.Codec) -> FramePlan:
         formats = [f.name for f in codec.video_formats or ()]
         odd = bool(info.width % 2 or info.height % 2)
-        plan = plan_formats(info.pix_fmt, formats or None, odd_size=odd, encoder=self.codec)
+        plan = plan_formats(info.pix_fmt, formats or None, odd_size=odd, encoder=self.codec,
+                            color_range=info.color_range)
         if has_alpha(plan.working) and not plan.alpha:
             self.notes.append(f"{self.codec} cannot hold alpha: the input's alpha channel is "
                               "dropped (keep it with --codec libvpx-vp9 in .webm, prores_ks or "
@@ -166,28 +166,15 @@ class FileSink:
         return stream
 
     def _standard_rate(self, stream, info) -> None:
-        """MPEG-1/2 encoders take only standard frame rates, and time frames in 1/rate: the
-        slowest one at or above the source's, so that no two frames fall in one slot."""
-        self.grid = FrameGrid()
-        rates = standard_rates(self.codec)
-        if not rates:
-            return
+        """MPEG-1/2 encoders take only standard frame rates: frames go on the grid of one."""
         wanted = Fraction(info.rate or 25)
-        above = [r for r in rates if r >= wanted]
-        if not above:
-            raise EncoderError(f"{self.codec} holds at most {float(max(rates)):g} fps and the "
-                               f"source has {float(wanted):g}: choose another --codec "
-                               "(e.g. libx264, ffv1)")
-        rate = min(above)
-        if rate != wanted and not self.container.format.flags & _VARIABLE_FPS:
-            shown = ", ".join(f"{float(r):.5g}" for r in rates if r in MPEG1_RATES) or "..."
-            raise EncoderError(
-                f"{self._label()} holds {self.codec} only at a standard frame rate ({shown} "
-                f"fps), and each of its frames lasts one slot; the source has "
-                f"{float(wanted):g} fps: write .mkv or .mp4, which time each frame")
+        rate = grid_rate(self.codec, wanted, label=self._label(),
+                         times_each_frame=bool(self.container.format.flags & _VARIABLE_FPS))
+        self.grid = FrameGrid(rate)
+        if rate is None:
+            return
         stream.codec_context.framerate = rate
         stream.codec_context.time_base = 1 / rate
-        self.grid = FrameGrid(rate)
         if rate != wanted:
             self.notes.append(f"{self.codec} takes only standard frame rates: the {float(wanted):g}"
                               f" fps frames are timed on a {float(rate):g} fps grid")

@@ -223,7 +223,7 @@ class LiveSession:
                 viewer.wake()
 
     def _open_sink(self, source: LiveSource):
-        preview_plan = plan_formats(source.info.pix_fmt, None)
+        preview_plan = plan_formats(source.info.pix_fmt, None, color_range=source.info.color_range)
         if self.record is None:
             return _JpegSink(preview_plan, self)
         self.record.parent.mkdir(parents=True, exist_ok=True)
