@@ -58,8 +58,8 @@ def _warm_runner(model: ModelConfig) -> ModelRunner:
 def _open_source(input, spec, pipeline: PipelineConfig, live: LiveConfig | None):
     if live is None:
         return FileSource(input, start=pipeline.start, duration=pipeline.duration,
-                          on_decode_error=pipeline.on_decode_error,
-                          hwaccel=pipeline.hwaccel), None
+                          on_decode_error=pipeline.on_decode_error, hwaccel=pipeline.hwaccel,
+                          sequence_rate=pipeline.sequence_rate), None
     if pipeline.start:
         raise InputError("--start applies to files; a live source starts now")
     return LiveSource(spec, duration=pipeline.duration), live
@@ -101,7 +101,8 @@ def _reference_guide(given: dict[int, np.ndarray], input, pipeline: PipelineConf
         return ReferenceGuide(given, keyframes=keyframes)
     backward = BackwardPass(given)
     with FileSource(input, start=pipeline.start, duration=pipeline.duration,
-                    on_decode_error=pipeline.on_decode_error) as source:
+                    on_decode_error=pipeline.on_decode_error,
+                    sequence_rate=pipeline.sequence_rate) as source:
         for item in source.items():
             if isinstance(item, av.VideoFrame):
                 spec = plane_spec(item, plan)

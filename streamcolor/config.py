@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from fractions import Fraction
 
 __all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig", "TemporalConfig"]
 
@@ -72,14 +73,20 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PipelineConfig:
-    """Queue depth between stages (in batches), what to do with damaged input, and where
-    files are decoded (``hwaccel``: auto, cuda or none)."""
+    """Queue depth between stages (in batches), what to do with damaged input, where files
+    are decoded (``hwaccel``: auto, cuda or none), and the rate an image sequence's pictures
+    are timed at (``sequence_rate``, fps; None: 24)."""
 
     queue_batches: int = 2
     on_decode_error: str = "skip"
     start: float | None = None
     duration: float | None = None
     hwaccel: str = "auto"
+    sequence_rate: Fraction | None = None
+
+    def __post_init__(self) -> None:
+        if self.sequence_rate is not None and self.sequence_rate <= 0:
+            raise ValueError("--input-rate must be positive")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

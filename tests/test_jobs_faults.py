@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pathlib
@@ -122,7 +123,8 @@ def test_ctrl_c_keeps_the_job_and_prints_the_resume_command(workers, film, tmp_p
     deadline = time.monotonic() + 120
     while not (_done(out) >= 1 and (workers == "1" or len(seen) >= 2)):
         if process.poll() is not None or time.monotonic() > deadline:
-            os.killpg(process.pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):  # gone already if it ended
+                os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             pytest.fail(f"the run never got there: {log.read_text()}")
         seen.update(_workers_of(process.pid))

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 import re
+from fractions import Fraction
 
 from ..color.guidance import HintPoint, parse_point
 
-__all__ = ["bitrate", "hint_point", "key_value", "positive", "seconds", "strength"]
+__all__ = ["bitrate", "frame_rate", "hint_point", "key_value", "positive", "seconds", "strength"]
 
 
 def seconds(text: str) -> float:
@@ -19,6 +20,17 @@ def seconds(text: str) -> float:
     for part in text.split(":"):
         value = value * 60 + float(part)
     return value
+
+
+def frame_rate(text: str) -> Fraction:
+    """``24``, ``23.976`` or ``24000/1001`` -> frames per second (positive)."""
+    try:
+        rate = Fraction(text)
+    except (ValueError, ZeroDivisionError):
+        rate = None
+    if rate is None or rate <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a frame rate (24, 23.976, 24000/1001)")
+    return rate
 
 
 def bitrate(text: str) -> int:

@@ -48,7 +48,7 @@ def run_single_pass(args) -> int:
                                 incompatible=args.incompatible),
             pipeline=PipelineConfig(start=args.start, duration=args.duration,
                                     on_decode_error=args.on_decode_error,
-                                    hwaccel=args.hwaccel),
+                                    hwaccel=args.hwaccel, sequence_rate=args.input_rate),
             temporal=TemporalConfig(enabled=args.temporal == "on",
                                     strength=args.temporal_strength),
             live=LiveConfig(max_latency=args.max_latency / 1000, frames=args.frames)

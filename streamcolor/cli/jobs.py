@@ -80,6 +80,11 @@ def wants_job(args) -> bool:
 
 
 def _pairs(args, parser_error) -> list[tuple[str, str]]:
+    from ..media.sequences import is_sequence
+
+    if sequences := [i for i in args.input if is_sequence(i)]:
+        parser_error(f"{sequences[0]} is an image sequence: it runs alone, in one pass (give "
+                     "it as the only INPUT, without --workers or --ray)")
     if args.live or args.preview or args.start is not None or args.duration is not None \
             or len(args.output) != 1 or args.on_decode_error == "stop" or args.no_segments:
         parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "

@@ -15,7 +15,7 @@ import sys
 from .. import __version__
 from ..errors import StreamcolorError, describe
 from ..redact import RedactingFilter, redact
-from .args import bitrate, key_value, positive, seconds, strength
+from .args import bitrate, frame_rate, key_value, positive, seconds, strength
 from .colorize import run_single_pass
 from .image import add_image_parser, run_image
 from .jobs import add_job_options, run_job_command, wants_job
@@ -65,6 +65,9 @@ def _add_colorize_parser(commands) -> None:
     span = video.add_argument_group("input")
     span.add_argument("--start", type=seconds, help="start at this time (seconds or HH:MM:SS)")
     span.add_argument("--duration", type=seconds, help="colorize this long")
+    span.add_argument("--input-rate", type=frame_rate, metavar="FPS",
+                      help="the rate an image sequence's pictures are shown at (INPUT like "
+                      "scans/reel1_%%06d.dpx; default 24; silent films: 16-20)")
     span.add_argument("--on-decode-error", choices=("stop", "skip"), default="skip",
                       help="damaged input: colorize what can be read, one warning per "
                       "damaged place (skip, the default, as FFmpeg), or stop at the first "

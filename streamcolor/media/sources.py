@@ -29,6 +29,7 @@ from .decoders import video_decoder
 from .demux import packets
 from .frames import to_working, working_format
 from .hwaccel import check_decoder, decode_options, no_stream_message
+from .sequences import find_sequence, is_sequence
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
@@ -37,12 +38,18 @@ _FIELD_ORDERS = (2, 3, 4, 5)  # AV_FIELD_TT, BB, TB, BT: a stream coded as field
 _TRUNCATION_TOLERANCE = 1.0  # seconds of declared duration allowed to be missing at the end
 
 
-def open_input(path: str | os.PathLike, **options) -> av.container.InputContainer:
-    """Open a media file for reading, or raise an :class:`InputError` that says why not."""
+def open_input(path: str | os.PathLike, *, sequence_rate: Fraction | None = None,
+               **options) -> av.container.InputContainer:
+    """Open a media file, or an image sequence (``scan_%06d.dpx``, timed at ``sequence_rate``,
+    see :mod:`.sequences`), for reading; or raise an :class:`InputError` that says why not."""
     path = pathlib.Path(path)
-    if not path.exists():
+    if is_sequence(path):
+        sequence = find_sequence(path)
+        options = {**options, "format": "image2",
+                   "options": {**options.get("options", {}), **sequence.options(sequence_rate)}}
+    elif not path.exists():
         raise InputNotFoundError(f"input not found: {path}")
-    if path.is_dir():
+    elif path.is_dir():
         raise InputError(f"input is a directory, not a media file: {path}")
     try:
         return av.open(str(path), metadata_errors="replace", **options)
@@ -136,11 +143,12 @@ class FileSource:
         duration: float | None = None,
         on_decode_error: str = "skip",
         hwaccel: str = "none",
+        sequence_rate: Fraction | None = None,
     ) -> None:
         """``on_decode_error``: skip damaged data, warn and count it in ``decode_errors``
         (as FFmpeg reads what can be read), or stop at the first damaged place with a
         :class:`DecodeError`. ``hwaccel``: decode on the GPU (auto, cuda) or not (none); see
-        :mod:`.hwaccel`."""
+        :mod:`.hwaccel`. ``sequence_rate``: the rate an image sequence is timed at (24)."""
         if on_decode_error not in ("stop", "skip"):
             raise ValueError("on_decode_error must be 'stop' or 'skip'")
         if (start or 0) < 0 or (duration is not None and duration <= 0):
@@ -150,7 +158,8 @@ class FileSource:
         self.end = self.start + duration if duration else None
         self.on_decode_error = on_decode_error
         self.damage = DamageLog(self.path.name)
-        self.container = open_input(self.path, **decode_options(hwaccel))
+        self._opening = {"sequence_rate": sequence_rate}
+        self.container = open_input(self.path, **self._opening, **decode_options(hwaccel))
         self.video = _pick_video(self.container)
         check_decoder(hwaccel, self.video)
         self.copied = [s for s in self.container.streams if s is not self.video]
@@ -167,7 +176,7 @@ class FileSource:
                    if s.type == "video" and s.disposition & av.stream.Disposition.attached_pic]
         pictures = {}
         for index in indices:
-            with open_input(self.path) as probe:
+            with open_input(self.path, **self._opening) as probe:
                 packet = next((p for p in probe.demux(probe.streams[index]) if p.size), None)
                 if packet is not None:
                     pictures[index] = bytes(packet)
@@ -175,7 +184,7 @@ class FileSource:
 
     def _probe(self) -> VideoInfo:
         """Decode the first frame in a separate open: its format and rotation are authoritative."""
-        with open_input(self.path) as probe:
+        with open_input(self.path, **self._opening) as probe:
             first = _first_frame(probe, probe.streams[self.video.index])
         if first is None:
             raise DecodeError(f"{self.path}: the video stream has no decodable frame")
@@ -191,7 +200,16 @@ class FileSource:
         frames = int(seconds * rate) if seconds and rate else None
         if not (self.start or self.end) and self.video.frames:
             frames = self.video.frames
+        if is_sequence(self.path):
+            frames = self._sequence_note(rate) if not (self.start or self.end) else frames
         return VideoInfo.from_stream(self.video, first, frames=frames, duration=seconds)
+
+    def _sequence_note(self, rate: Fraction) -> int:
+        """Say what an image sequence holds and the rate it is timed at; its picture count."""
+        sequence = find_sequence(self.path)
+        self.notes.append(f"{self.path.name}: {sequence.count} pictures from number "
+                          f"{sequence.first}, timed at {float(rate):g} fps (--input-rate)")
+        return sequence.count
 
     def _time_from_rate(self) -> None:
         """An elementary stream (raw H.264/HEVC, MPEG-2...) carries no timestamps: the one

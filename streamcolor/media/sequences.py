@@ -1,0 +1,88 @@
+"""Image sequences: a film scanned to numbered pictures (``reel1_%06d.dpx``, TIFF, PNG, EXR,
+JPEG), read as one video stream by FFmpeg's image2 demuxer. A sequence has no clock of its
+own: its frames are timed at a rate the user gives (24 fps unless told).
+
+The pattern names the pictures as FFmpeg does: ``%d`` for the number, ``%06d`` for a number
+padded to six digits (``%%`` for a per cent sign). The first number may be anything; a gap in
+the numbers is an error, because image2 would stop there without a word.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+import re
+from fractions import Fraction
+
+from ..errors import InputError, InputNotFoundError
+
+__all__ = ["DEFAULT_RATE", "Sequence", "find_sequence", "is_sequence"]
+
+DEFAULT_RATE = Fraction(24)  # sound film; silent films were shot at 16-20 fps: --input-rate
+_NUMBER = re.compile(r"%(0?)(\d*)d")
+
+
+def is_sequence(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a pattern of numbered pictures rather than a file (a file that
+    exists under that very name is a file)."""
+    name = pathlib.Path(path).name
+    return len(_NUMBER.findall(name.replace("%%", ""))) == 1 and not pathlib.Path(path).exists()
+
+
+@dataclasses.dataclass(frozen=True)
+class Sequence:
+    """The pictures a pattern names: numbers ``first`` to ``first + count - 1``, no gap."""
+
+    pattern: pathlib.Path
+    first: int
+    count: int
+
+    def options(self, rate: Fraction | None) -> dict[str, str]:
+        """image2's options: where the numbers start, and the rate the frames are timed at."""
+        rate = rate or DEFAULT_RATE
+        return {"start_number": str(self.first),
+                "framerate": f"{rate.numerator}/{rate.denominator}"}
+
+
+def find_sequence(path: str | os.PathLike) -> Sequence:
+    """The sequence ``path`` names, or an :class:`InputError` saying why there is none."""
+    pattern = pathlib.Path(path)
+    folder = pattern.parent
+    if not folder.is_dir():
+        raise InputNotFoundError(f"input not found: {pattern} (no folder {folder})")
+    matcher = _matcher(pattern.name)
+    numbers = sorted(int(m.group(1)) for entry in os.scandir(folder)
+                     if (m := matcher.fullmatch(entry.name)) and entry.is_file())
+    if not numbers:
+        raise InputNotFoundError(f"input not found: no pictures in {folder} match "
+                                 f"{pattern.name}")
+    first, last = numbers[0], numbers[-1]
+    if len(numbers) != last - first + 1:
+        missing = next(n for n, m in zip(range(first, last + 1), numbers, strict=False) if n != m)
+        raise InputError(f"{pattern}: picture {_name(pattern.name, missing)} is missing (the "
+                         f"sequence runs {_name(pattern.name, first)} to "
+                         f"{_name(pattern.name, last)}); FFmpeg would stop there: fill the gap "
+                         "or rename the pictures after it")
+    return Sequence(pattern=pattern, first=first, count=len(numbers))
+
+
+def _matcher(name: str) -> re.Pattern:
+    parts = re.split(r"(%%|%0?\d*d)", name)
+    regex = ""
+    for part in parts:
+        if part == "%%":
+            regex += "%"
+        elif (m := _NUMBER.fullmatch(part)) and m.group(2):
+            width = int(m.group(2))
+            regex += rf"(\d{{{width}}})" if m.group(1) else rf"(\d{{1,{width}}})"
+        elif m:
+            regex += r"(\d+)"
+        else:
+            regex += re.escape(part)
+    return re.compile(regex)
+
+
+def _name(pattern: str, number: int) -> str:
+    return _NUMBER.sub(lambda m: f"%{m.group(1)}{m.group(2)}d" % number,
+                       pattern.replace("%%", "\0")).replace("\0", "%")
