@@ -14,6 +14,7 @@ from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize_file
 from streamcolor.cli.main import main
 from streamcolor.errors import InputError, InputNotFoundError
 from streamcolor.media.sequences import find_sequence, is_sequence
+from streamcolor.testing import AudioTrack, ClipSpec
 
 
 def _pictures(folder, name: str, numbers, *, codec: str = "png", pix_fmt: str = "gray16be",
@@ -124,3 +125,64 @@ def test_frames_keep_the_encoders_own_settings(tmp_path, model_path, ffprobe):
                   encode=EncodeConfig(codec="libx264"))
     stream = ffprobe(output, "-show_streams")["streams"][0]
     assert (stream["pix_fmt"], stream["color_range"]) == ("yuv420p10le", "pc")
+
+
+# -- numbered pictures as output ------------------------------------------------------------
+def _rgb48(frame: av.VideoFrame) -> np.ndarray:
+    return frame.reformat(format="rgb48le").to_ndarray().astype(int)
+
+
+@pytest.mark.parametrize(("suffix", "codec", "pix_fmt"), [
+    (".png", "png", "rgb48be"), (".tif", "tiff", "rgb48le"), (".dpx", "dpx", "rgb48le"),
+    (".jpg", "mjpeg", "yuvj420p")])
+def test_a_video_into_numbered_pictures(suffix, codec, pix_fmt, tmp_path, model_path, clip,
+                                        ffprobe, capsys):
+    """Each frame a picture, numbered from 1, R'G'B' as deep as the 16-bit source (JPEG: its
+    own full-range Y'CbCr); the sound left out, and said; the same colours as the video."""
+    source = clip(ClipSpec(width=40, height=24, frames=6, pix_fmt="gray16le", codec="ffv1",
+                           codec_options=(), audio=(AudioTrack(),)), "in.mkv")
+    folder = tmp_path / "out"
+    folder.mkdir()
+    args = [source, "--model", model_path, "--temporal", "off"]
+    assert _colorize([*args[:1], "-o", folder / f"f_%04d{suffix}", *args[1:]]) == 0
+    assert "pictures hold no audio: 1 stream(s) of the input are left out" in \
+        capsys.readouterr().err
+    pictures = sorted(folder.iterdir())
+    assert [p.name for p in pictures] == [f"f_{n:04d}{suffix}" for n in range(1, 7)]
+    stream = ffprobe(pictures[0], "-show_streams")["streams"][0]
+    assert (stream["codec_name"], stream["pix_fmt"]) == (codec, pix_fmt)
+    video = tmp_path / "v.mkv"
+    assert _colorize([source, "-o", video, "--codec", "ffv1", "--no-segments", *args[1:]]) == 0
+    with av.open(str(video)) as container:
+        frames = [_rgb48(f) for f in container.decode(video=0)]
+    for picture, frame in zip(pictures, frames, strict=True):
+        with av.open(str(picture)) as container:
+            error = np.abs(_rgb48(next(container.decode(video=0))) - frame) / 257  # 8-bit codes
+        if codec == "mjpeg":  # lossy: on average
+            assert error.mean() <= 4, (picture.name, error.mean())
+        else:
+            assert error.max() <= 2, (picture.name, error.max())
+
+
+def test_pictures_of_a_failed_run_are_not_left(tmp_path, model_path, clip, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    source = clip(ClipSpec(frames=4))
+    target = folder / "f_%03d.png"
+    assert _colorize([source, "-o", target, "--model", model_path,
+                      "--encoder-option", "no_such_option=1"]) == 1
+    assert "has no option 'no_such_option'" in capsys.readouterr().err
+    assert not list(folder.iterdir())
+    assert _colorize([source, "-o", folder / "f_%03d.exr", "--model", model_path]) == 1
+    assert "an image sequence is written as .bmp, .dpx, .jpeg, .jpg, .png, .tif, .tiff " \
+           "pictures, not .exr" in capsys.readouterr().err
+    assert not list(folder.iterdir())
+
+
+def test_numbered_pictures_take_one_input(tmp_path, model_path, clip, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        _colorize([clip(), clip(ClipSpec(frames=3), "b.mkv"), "-o", tmp_path / "f_%03d.png",
+                   "--model", model_path])
+    assert exit_.value.code == 2
+    assert "numbers the pictures of one video, in one pass" in capsys.readouterr().err
+    assert not list(tmp_path.glob("f_*"))

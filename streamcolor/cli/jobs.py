@@ -45,7 +45,11 @@ def add_job_options(video) -> None:
 
 
 def _is_file_target(target: str) -> bool:
-    return output_format(target)[0] is None and not parse_source(target).live
+    """A video file (not a stream, and not numbered pictures: those are written in one pass)."""
+    from ..media.sequences import is_pattern
+
+    return output_format(target)[0] is None and not parse_source(target).live \
+        and not is_pattern(target)
 
 
 _FILM_SUFFIXES = {".mkv", ".mp4", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts", ".m2ts",
@@ -80,11 +84,14 @@ def wants_job(args) -> bool:
 
 
 def _pairs(args, parser_error) -> list[tuple[str, str]]:
-    from ..media.sequences import is_sequence
+    from ..media.sequences import is_pattern, is_sequence
 
     if sequences := [i for i in args.input if is_sequence(i)]:
         parser_error(f"{sequences[0]} is an image sequence: it runs alone, in one pass (give "
                      "it as the only INPUT, without --workers or --ray)")
+    if is_pattern(args.output[0]):
+        parser_error(f"{args.output[0]} numbers the pictures of one video, in one pass: give "
+                     "one INPUT file, without --workers or --ray")
     if args.live or args.preview or args.start is not None or args.duration is not None \
             or len(args.output) != 1 or args.on_decode_error == "stop" or args.no_segments:
         parser_error("several inputs, --workers and --ray run file-to-file jobs: give one -o "

@@ -101,13 +101,14 @@ def _full_chroma(fmt: str) -> str:
 
 
 def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: bool = False,
-                 encoder: str = "", color_range: int = 0) -> FramePlan:
+                 encoder: str = "", color_range: int = 0, pictures: bool = False) -> FramePlan:
     """Choose the formats for one stream; ``encoder_formats`` None means 'any'.
 
     An odd-sized picture going to an encoder in :data:`EVEN_SIZE_ENCODERS` gets 4:4:4 chroma
     (luma is untouched; only the chroma resolution differs). Full range: yuvj, and grey
     unless the stream says limited (``color_range`` 1): FFmpeg reads untagged grey as full
     range, so its colour output is tagged so, or players would stretch its contrast.
+    ``pictures`` (an image sequence): R'G'B' as deep as the source where the encoder has it.
     """
     working = working_format(decoded)
     full_range = bool(_FULL_RANGE_YUV.match(working)
@@ -120,6 +121,9 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
         if plan is not None:
             return plan
         wanted = wanted.replace("yuva", "yuv", 1)  # the encoder cannot hold alpha
+    if pictures and encoder_formats and (encoded := _picture_format(wanted, encoder_formats)):
+        return FramePlan(decoded=decoded, working=working, built=wanted, encoded=encoded,
+                         full_range=full_range)
     if odd_size and encoder in EVEN_SIZE_ENCODERS:
         wanted = _full_chroma(wanted)
     if not encoder_formats or wanted in encoder_formats:
@@ -133,6 +137,18 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
                          encoded=same_depth[0], full_range=full_range)
     return FramePlan(decoded=decoded, working=working, built=wanted,
                      encoded=_nearest_depth(wanted, encoder_formats), full_range=full_range)
+
+
+def _picture_format(wanted: str, encoder_formats: list[str]) -> str | None:
+    """A picture file's format: the shallowest R'G'B' at least as deep as ``wanted`` (else
+    the deepest), as viewers and grading tools read pictures; JPEG's full-range Y'CbCr where
+    the encoder has no R'G'B'; None to plan as for video."""
+    rgb = [f for f in encoder_formats if av.VideoFormat(f).is_rgb and not has_alpha(f)
+           and len(av.VideoFormat(f).components) >= 3]
+    if not rgb:
+        return next((f for f in encoder_formats if _FULL_RANGE_YUV.match(f)), None)
+    depth = _bits(wanted)
+    return min(rgb, key=lambda f: (_bits(f) < depth, abs(_bits(f) - depth), "f" in f))
 
 
 def _nearest_depth(wanted: str, encoder_formats: list[str]) -> str:

@@ -15,19 +15,40 @@ import pathlib
 import re
 from fractions import Fraction
 
-from ..errors import InputError, InputNotFoundError
+from ..errors import InputError, InputNotFoundError, OutputError
 
-__all__ = ["DEFAULT_RATE", "Sequence", "find_sequence", "is_sequence"]
+__all__ = ["DEFAULT_RATE", "Sequence", "find_sequence", "is_pattern", "is_sequence",
+           "picture_encoder"]
 
 DEFAULT_RATE = Fraction(24)  # sound film; silent films were shot at 16-20 fps: --input-rate
 _NUMBER = re.compile(r"%(0?)(\d*)d")
 
 
+# The encoder of each picture format an output pattern may name.
+# (Not EXR: its values are linear light by convention, and the colour made here is not.)
+_PICTURE_ENCODERS = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".dpx": "dpx",
+                     ".jpg": "mjpeg", ".jpeg": "mjpeg", ".bmp": "bmp"}
+
+
+def is_pattern(path: str | os.PathLike) -> bool:
+    """Whether ``path``'s name numbers pictures (one ``%d`` or ``%06d`` in it)."""
+    return len(_NUMBER.findall(pathlib.Path(path).name.replace("%%", ""))) == 1
+
+
 def is_sequence(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a pattern of numbered pictures rather than a file (a file that
     exists under that very name is a file)."""
-    name = pathlib.Path(path).name
-    return len(_NUMBER.findall(name.replace("%%", ""))) == 1 and not pathlib.Path(path).exists()
+    return is_pattern(path) and not pathlib.Path(path).exists()
+
+
+def picture_encoder(path: str | os.PathLike) -> str:
+    """The encoder for pictures named like ``path``, or an :class:`OutputError` naming the
+    formats a sequence can be written in."""
+    suffix = pathlib.Path(path).suffix.lower()
+    if suffix not in _PICTURE_ENCODERS:
+        raise OutputError(f"{path}: an image sequence is written as "
+                          f"{', '.join(sorted(_PICTURE_ENCODERS))} pictures, not {suffix or '?'}")
+    return _PICTURE_ENCODERS[suffix]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -21,7 +21,7 @@ import av
 from ..config import EncodeConfig
 from ..errors import EncoderError, IncompatibleStreamError, OutputError, describe
 from ..redact import redact
-from .atomic import temporary_beside
+from .atomic import PictureDraft, temporary_beside
 from .copycheck import unwritable_streams
 from .copytimes import CopyTimes
 from .encoders import (
@@ -33,6 +33,7 @@ from .encoders import (
     video_encoder,
 )
 from .frames import FramePlan, has_alpha, plan_formats
+from .sequences import is_pattern, picture_encoder
 from .sources import FileSource
 from .streamplan import plan_streams, stream_label
 from .transcode import add_converted_stream
@@ -81,11 +82,14 @@ class FileSink:
         self.path = pathlib.Path(path)
         if self.url is None:
             check_output_path(self.path, source.input_paths)
-        self.tmp = None if self.url else temporary_beside(self.path)
+        self.draft = PictureDraft(self.path) if not self.url and is_pattern(self.path) else None
+        self.tmp = self.draft.path if self.draft else None if self.url else temporary_beside(
+            self.path)
         self.container = self._open(format, options)
         try:
-            self.codec = choose_encoder(encode, self.container.format.name,
-                                        self.container.default_video_codec)
+            self.codec = (encode.codec or picture_encoder(self.path) if self.draft else
+                          choose_encoder(encode, self.container.format.name,
+                                         self.container.default_video_codec))
             self.notes: list[str] = list(getattr(source, "notes", []))
             self.plan: FramePlan = self._plan_frames(source.info, video_encoder(self.codec))
             self._streams, self._converters = {}, {}
@@ -103,7 +107,7 @@ class FileSink:
         formats = [f.name for f in codec.video_formats or ()]
         odd = bool(info.width % 2 or info.height % 2)
         plan = plan_formats(info.pix_fmt, formats or None, odd_size=odd, encoder=self.codec,
-                            color_range=info.color_range)
+                            color_range=info.color_range, pictures=self.draft is not None)
         if has_alpha(plan.working) and not plan.alpha:
             self.notes.append(f"{self.codec} cannot hold alpha: the input's alpha channel is "
                               "dropped (keep it with --codec libvpx-vp9 in .webm, prores_ks or "
@@ -117,13 +121,12 @@ class FileSink:
         try:
             if self.url:
                 return av.open(self.url, "w", format=format, options=options or {}, timeout=10)
-            return av.open(str(self.tmp), "w")
+            return av.open(str(self.tmp), "w", format="image2" if self.draft else None)
         except av.error.ProtocolNotFoundError as error:
             raise OutputError(f"this FFmpeg (the one inside PyAV) cannot write {self.url}: "
                               "it has no such protocol; use rtsp, rtmp, udp or tcp") from error
         except (ValueError, av.FFmpegError) as error:
-            if self.tmp:
-                self.tmp.unlink(missing_ok=True)
+            self._discard()
             raise OutputError(
                 redact(f"cannot write {self.url or self.path}: {describe(error)}")
                 + ("" if self.url else f" (is {self.path.suffix!r} a container FFmpeg can "
@@ -181,6 +184,12 @@ class FileSink:
 
     def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
+        if self.draft is not None:
+            if others := [s for s in source.copied if s.type != "video" or not
+                          s.disposition & av.stream.Disposition.attached_pic]:
+                self.notes.append(f"pictures hold no {', '.join(sorted({s.type for s in others}))}"
+                                  f": {len(others)} stream(s) of the input are left out")
+            return
         matroska = "matroska" in self.container.format.name
         attach = frozenset(source.attached_pictures) if matroska else frozenset()
         plan = plan_streams(self._writable(source), format_name=self.container.format.name,
@@ -316,8 +325,11 @@ class FileSink:
                               f"{_reason(error)}") from error
 
     def commit(self) -> None:
-        """Move the finished file into place: the run's last step, after every stage ended."""
-        if self.tmp is not None:
+        """Move the finished file (or pictures) into place: the run's last step, after every
+        stage ended."""
+        if self.draft is not None:
+            self.draft.commit()
+        elif self.tmp is not None:
             os.replace(self.tmp, self.path)
 
     def abort(self) -> None:
@@ -326,7 +338,12 @@ class FileSink:
             self.container.close()
         except Exception:  # the file is being thrown away; its close errors do not matter
             pass
-        if self.tmp is not None:
+        self._discard()
+
+    def _discard(self) -> None:
+        if self.draft is not None:
+            self.draft.abort()
+        elif self.tmp is not None:
             self.tmp.unlink(missing_ok=True)
 
 
