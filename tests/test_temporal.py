@@ -231,7 +231,7 @@ def test_temporal_off_is_the_frame_by_frame_output(tmp_path, model_path):
     colorize_file(clip, out, model=ModelConfig(model=str(model_path), batch_size=3),
                   encode=LOSSLESS, temporal=TemporalConfig(enabled=False))
     runner = _runner(model_path)
-    spec = PlaneSpec()  # untagged grey: limited range, BT.601, as the pipeline reads it
+    spec = PlaneSpec(full_range=True)  # untagged grey: full range (as FFmpeg reads it), BT.601
     _, ab = _model_batch(runner, pictures, spec)
     got = _chroma(out)
     for picture, predicted, chroma in zip(pictures, ab, got, strict=True):

@@ -201,7 +201,8 @@ class FileSource:
         if not (self.start or self.end) and self.video.frames:
             frames = self.video.frames
         if is_sequence(self.path):
-            frames = self._sequence_note(rate) if not (self.start or self.end) else frames
+            count = self._sequence_note(rate)
+            frames = frames if self.start or self.end else count
         return VideoInfo.from_stream(self.video, first, frames=frames, duration=seconds)
 
     def _sequence_note(self, rate: Fraction) -> int:
