@@ -61,7 +61,8 @@ def _source_frames(item: pathlib.Path, limit: int, stride: int = 1) -> list[np.n
 
 
 def write_grey(pictures: list[np.ndarray], path: pathlib.Path, rate: int = 25) -> None:
-    """Lossless grey video: the luma of each colour picture (BT.601, limited range)."""
+    """Lossless grey video: the luma of each colour picture (BT.601, full range: grey as
+    swscale makes it from R'G'B', untagged, which FFmpeg and streamcolor read as full range)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("ffv1", rate=rate)
         stream.width, stream.height = pictures[0].shape[1], pictures[0].shape[0]
