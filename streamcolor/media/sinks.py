@@ -82,9 +82,12 @@ class FileSink:
         self.path = pathlib.Path(path)
         if self.url is None:
             check_output_path(self.path, source.input_paths)
-        self.draft = PictureDraft(self.path) if not self.url and is_pattern(self.path) else None
-        self.tmp = self.draft.path if self.draft else None if self.url else temporary_beside(
-            self.path)
+        self.draft = self.tmp = None
+        if self.url is None and is_pattern(self.path):  # numbered pictures: a hidden folder
+            self.draft = PictureDraft(self.path)
+            self.tmp = self.draft.path
+        elif self.url is None:
+            self.tmp = temporary_beside(self.path)
         self.container = self._open(format, options)
         try:
             self.codec = (encode.codec or picture_encoder(self.path) if self.draft else
@@ -185,10 +188,10 @@ class FileSink:
     def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
         if self.draft is not None:
-            if others := [s for s in source.copied if s.type != "video" or not
-                          s.disposition & av.stream.Disposition.attached_pic]:
-                self.notes.append(f"pictures hold no {', '.join(sorted({s.type for s in others}))}"
-                                  f": {len(others)} stream(s) of the input are left out")
+            if source.copied:
+                kinds = ", ".join(sorted({s.type for s in source.copied}))
+                self.notes.append(f"pictures hold no {kinds}: {len(source.copied)} stream(s) "
+                                  "of the input are left out")
             return
         matroska = "matroska" in self.container.format.name
         attach = frozenset(source.attached_pictures) if matroska else frozenset()
