@@ -13,9 +13,7 @@ import av
 import pytest
 
 from helpers import require
-from streamcolor import ModelConfig, colorize_file
 from streamcolor.cli.main import main
-from streamcolor.errors import EncoderError
 from streamcolor.media.encoders import FrameGrid
 
 
@@ -122,7 +120,7 @@ def test_mpeg_video_keeps_each_frame_time(suffix, codec, rate, film_job, tmp_pat
     assert worst <= 0.5 / grid + 1e-3, (before, after)
 
 
-@pytest.mark.parametrize("rate", ["16", "12.5"])
+@pytest.mark.parametrize("rate", ["16", "12.5", "120"])
 def test_a_program_stream_at_another_rate_is_a_clear_error(rate, tmp_path, model_path, capsys):
     """MPEG-PS times a frame only now and then (a player counts slots between): a source
     whose frames do not fill the grid cannot be written there, and the user is told so."""
@@ -149,9 +147,25 @@ def test_frames_closer_than_a_slot_get_the_next_ones():
     assert slots == [(n, Fraction(1, 25)) for n in (0, 1, 2, 5, 6, 7, 10)]
 
 
-def test_a_rate_beyond_the_encoder_is_a_clear_error(tmp_path, model_path):
-    source = _rate_clip(tmp_path / "fast.mp4", "120", 0.2)
-    with pytest.raises(EncoderError, match="mpeg1video holds at most 60 fps and the source "
-                                           "has 120: choose another --codec"):
-        colorize_file(source, tmp_path / "out.mpg", model=ModelConfig(model=str(model_path)))
-    assert not list(tmp_path.glob("out*"))
+def test_a_variable_rate_above_the_grid_and_frames_that_outrun_it(tmp_path, model_path,
+                                                                  ffprobe, capsys):
+    """A variable-rate file says 100 fps (its time base) and has 43 frames a second: MPEG-1
+    in MKV takes it on its fastest grid (60), every frame kept in order and about on time.
+    A real 120 fps source outruns that grid: one line, nothing written."""
+    source = tmp_path / "vfr.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64:r=100:d=2", "-vf",
+            "select='not(mod(n\\,3))+not(mod(n\\,7))'", "-fps_mode", "passthrough",
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source))
+    output = tmp_path / "out.mkv"
+    _colorize(source, output, model_path, False, "--codec", "mpeg1video")
+    assert "the 100 fps frames are timed on a 60 fps grid" in capsys.readouterr().err
+    before, after = _times(ffprobe, source), _times(ffprobe, output)
+    assert len(after) == len(before) and after == sorted(set(after))
+    assert max(abs(a - b) for a, b in zip(after, before, strict=True)) <= 0.1
+    fast = _rate_clip(tmp_path / "fast.mp4", "120", 2)
+    args = ["colorize", fast, "-o", str(tmp_path / "fast.mkv"), "--model", str(model_path),
+            "--codec", "mpeg1video", "--no-segments"]
+    assert main(args) == 1
+    assert "the frames come faster than the encoder's 60 fps: choose another --codec" in \
+        capsys.readouterr().err
+    assert not list(tmp_path.glob("*fast*.mkv"))

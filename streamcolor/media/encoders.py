@@ -130,16 +130,15 @@ def standard_rates(codec: str) -> list[Fraction]:
 def grid_rate(codec: str, wanted: Fraction, *, times_each_frame: bool, label: str
               ) -> Fraction | None:
     """The rate of a fixed-rate encoder (MPEG-1/2) for a source of ``wanted`` fps: the
-    slowest standard one at or above it, so that no two frames fall in one slot; None for an
-    encoder of any rate. A container that does not time each frame (MPEG-PS counts slots)
-    takes only the source's own rate. ``label`` names the output in errors."""
+    slowest standard one at or above it, so that no two frames fall in one slot, else the
+    fastest (a nominal rate may overstate a variable one; :class:`FrameGrid` stops frames
+    that really come faster); None for an encoder of any rate. A container that does not
+    time each frame (MPEG-PS counts slots) takes only the source's own rate. ``label`` names
+    the output in errors."""
     rates = standard_rates(codec)
     if not rates:
         return None
-    above = [r for r in rates if r >= wanted]
-    if not above:
-        raise EncoderError(f"{codec} holds at most {float(max(rates)):g} fps and the source "
-                           f"has {float(wanted):g}: choose another --codec (e.g. libx264, ffv1)")
+    above = [r for r in rates if r >= wanted] or [max(rates)]
     if min(above) != wanted and not times_each_frame:
         shown = ", ".join(f"{float(r):.5g}" for r in rates if r in _MPEG1_RATES)
         raise EncoderError(
@@ -152,7 +151,9 @@ def grid_rate(codec: str, wanted: Fraction, *, times_each_frame: bool, label: st
 class FrameGrid:
     """Frame times for an encoder of one fixed ``rate``, which times frames in slots of 1/rate:
     each frame goes in the slot nearest its time, or in the next free one (a source of
-    variable rate can have two frames nearest one slot). With ``rate`` None, times are kept."""
+    variable rate can have two frames nearest one slot). Frames that come faster than the
+    grid for long (a second behind their time) are an :class:`EncoderError`. With ``rate``
+    None, times are kept."""
 
     def __init__(self, rate: Fraction | None = None) -> None:
         self.rate = rate
@@ -168,7 +169,11 @@ class FrameGrid:
         known = pts is not None and time_base is not None
         slot = round(pts * time_base * self.rate) if known else None
         if slot is None or self.last is not None and slot <= self.last:
-            slot = 0 if self.last is None else self.last + 1
+            wanted, slot = slot, 0 if self.last is None else self.last + 1
+            if wanted is not None and slot - wanted > self.rate:
+                raise EncoderError(f"the frames come faster than the encoder's "
+                                   f"{float(self.rate):g} fps: choose another --codec (e.g. "
+                                   "libx264, ffv1)")
         self.last = slot
         frame.pts, frame.time_base = slot, 1 / self.rate
         try:
