@@ -29,6 +29,7 @@ _GRAY = re.compile(r"^gray(9|10|12|14|16)?(le)?$")
 _SEMI_PLANAR = {"nv12": "yuv420p", "nv21": "yuv420p", "p010le": "yuv420p10le",
                 "nv16": "yuv422p", "p210le": "yuv422p10le", "p410le": "yuv444p10le"}
 JPEG_RANGE = 2
+_CHROMA_ORDER = {"420": 0, "422": 1, "444": 2}  # the least subsampled chroma last
 MPEG_RANGE = 1  # AVCOL_RANGE_MPEG: limited (16-235 at 8 bits)
 
 
@@ -130,8 +131,7 @@ def plan_formats(decoded: str, encoder_formats: list[str] | None, *, odd_size: b
         return FramePlan(decoded=decoded, working=working, built=wanted, encoded=wanted,
                          full_range=full_range)
     same_depth = [f for f in encoder_formats if _PLANAR_YUV.match(f) and _bits(f) == _bits(wanted)]
-    order = {"420": 0, "422": 1, "444": 2}
-    same_depth.sort(key=lambda f: order.get(_PLANAR_YUV.match(f).group(1), 9))
+    same_depth.sort(key=lambda f: _CHROMA_ORDER.get(_PLANAR_YUV.match(f).group(1), 9))
     if same_depth:
         return FramePlan(decoded=decoded, working=working, built=same_depth[0],
                          encoded=same_depth[0], full_range=full_range)
@@ -159,9 +159,8 @@ def _nearest_depth(wanted: str, encoder_formats: list[str]) -> str:
     if not planar:
         return encoder_formats[0]
     depth = _bits(wanted)
-    order = {"420": 0, "422": 1, "444": 2}
     return min(planar, key=lambda f: (_bits(f) > depth, abs(_bits(f) - depth),
-                                      order.get(_PLANAR_YUV.match(f).group(1), 9)))
+                                      _CHROMA_ORDER.get(_PLANAR_YUV.match(f).group(1), 9)))
 
 
 def _alpha_plan(decoded: str, working: str, wanted: str,
@@ -175,10 +174,9 @@ def _alpha_plan(decoded: str, working: str, wanted: str,
 
     if not encoder_formats or wanted in encoder_formats:
         return plan(wanted, wanted)
-    order = {"420": 0, "422": 1, "444": 2}
     same = sorted((f for f in encoder_formats
                    if _PLANAR_YUVA.match(f) and _bits(f) == _bits(wanted)),
-                  key=lambda f: order[_PLANAR_YUVA.match(f).group(1)])
+                  key=lambda f: _CHROMA_ORDER[_PLANAR_YUVA.match(f).group(1)])
     if same:
         return plan(same[0], same[0])
     with_alpha = [f for f in encoder_formats if has_alpha(f)]
