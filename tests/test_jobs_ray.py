@@ -54,7 +54,7 @@ def cluster():
     sys.path.insert(0, str(HERE / "servers"))
     from ray_cluster import RayCluster
 
-    nodes = RayCluster(port=6390, nodes=2)
+    nodes = RayCluster(port=6390, workers=2)  # a head without CPUs, two nodes that run tasks
     try:
         yield nodes.start()
     finally:
@@ -74,9 +74,9 @@ def films(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def long_film(tmp_path_factory):
-    """20 one-second segments, so that a job lasts well past the second node's worker start
-    (seconds on a loaded machine). Ray hands a leased worker its owner's next task: with 8
-    short segments, the head's worker could finish them all before the other node's was up."""
+    """20 one-second segments, so that a job lasts well past a node's worker start (seconds
+    on a loaded machine): Ray hands a leased worker its owner's next task, so a node whose
+    worker came up first could finish a short job alone."""
     from streamcolor.testing import AudioTrack, ClipSpec, make_clip
 
     return make_clip(tmp_path_factory.mktemp("long") / "long.mkv",
@@ -197,25 +197,36 @@ def _freeze(cluster, index: int, signum: int, members: list[int] | None = None) 
     return members
 
 
+def _held_segment(cluster) -> tuple[int, int] | None:
+    """(node, segment) of a worker node seen colorizing a segment, frozen (SIGSTOP) so that it
+    stays so; None if no node is. Nodes are looked at without stopping them first: stopped
+    often, a node could never start its worker."""
+    for node in range(1, len(cluster.nodes)):
+        if _segment_held_by(cluster, node) is None:
+            continue
+        members = _freeze(cluster, node, signal.SIGSTOP)
+        held = _segment_held_by(cluster, node)
+        if held is not None:
+            return node, held
+        _freeze(cluster, node, signal.SIGCONT, members)
+    return None
+
+
 @inside
 def test_a_killed_node_has_its_segments_rescheduled(cluster, long_film, tmp_path, model_path):
+    """Whichever node is first seen colorizing a segment is killed (the head runs no tasks,
+    so the cluster lives on); its segment must be redone on the other node."""
     from helpers import video_pts
 
     out = tmp_path / "long.mkv"
     process = _colorize([long_film], out, model_path, cluster, "--preset", "veryslow",
                         wait=False)
     deadline = time.monotonic() + 300
-    while True:
+    while (found := _held_segment(cluster)) is None:
         assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
         time.sleep(0.05)
-        if _segment_held_by(cluster, 1) is None:  # look without stopping the node: stopped
-            continue                              # often, it could never start its worker
-        members = _freeze(cluster, 1, signal.SIGSTOP)  # so that what it holds stays so
-        held = _segment_held_by(cluster, 1)
-        if held is not None:
-            break
-        _freeze(cluster, 1, signal.SIGCONT, members)
-    cluster.kill(1)  # while it colorizes segment `held`
+    node, held = found
+    cluster.kill(node)  # while it colorizes segment `held`
     _, err = process.communicate(timeout=600)
     assert process.returncode == 0, err
     assert "20 segments on" in err, err  # every segment, on the nodes that finished any

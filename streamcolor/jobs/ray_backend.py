@@ -1,11 +1,16 @@
 """Ray scheduling: segments as tasks on an existing Ray cluster (``--ray ADDRESS``).
 
-Each task colorizes one segment on whichever node Ray picks (``num_gpus=1`` where the
-cluster has GPUs, one CPU otherwise) and returns the segment file's bytes through Ray's
-object store; the driver alone writes segment files, the manifest and the output. The input
-(and a model given as a path) must be readable at the same path on every node. A task lost
-with its node is retried by Ray (``max_retries``); an error inside a task, such as a wrong
-frame count, is not retried and stops the job. Needs ``pip install 'streamcolor[ray]'``.
+Each task colorizes one segment on a node Ray picks (``num_gpus=1`` where the cluster has
+GPUs, :data:`TASK_CPUS` CPU otherwise) and returns the segment file's bytes through Ray's
+object store; the driver alone writes segment files, the manifest and the output. Segments
+are spread over the nodes (Ray's ``SPREAD`` strategy; by default Ray fills the driver's own
+node first). On CPUs a task's threads fit the CPUs it holds (:func:`fit_threads`: one for
+the model, one for the encoder): Ray runs as many tasks on a node as it has CPUs, and tasks
+that each planned threads for all the node's cores would crowd each other out.
+
+The input (and a model given as a path) must be readable at the same path on every node. A
+task lost with its node is retried by Ray (``max_retries``); an error inside a task, such as
+a wrong frame count, is not retried and stops the job. Needs ``pip install 'streamcolor[ray]'``.
 
 Before Ray is asked to connect, a plain TCP connect (:data:`CONNECT_TIMEOUT`) checks that
 something answers at the cluster's address: Ray itself retries a dead address for minutes.
@@ -26,13 +31,15 @@ import tempfile
 from collections.abc import Callable, Iterator
 
 from ..errors import StreamcolorError, describe
+from ..runtime import threads
 from .manifest import write_atomic
 from .segment import SegmentError, SegmentResult, SegmentTask, cause_errno, colorize_segment
 
-__all__ = ["RayScheduler", "MAX_RETRIES", "CONNECT_TIMEOUT"]
+__all__ = ["RayScheduler", "MAX_RETRIES", "CONNECT_TIMEOUT", "TASK_CPUS"]
 
 MAX_RETRIES = 3
 CONNECT_TIMEOUT = 5.0  # seconds for the head's port to accept a TCP connection
+TASK_CPUS = 1  # CPUs a segment task holds on a cluster without GPUs
 
 _log = logging.getLogger("streamcolor")
 
@@ -122,6 +129,16 @@ def run_remote(task: SegmentTask) -> tuple[SegmentResult, bytes, int]:
         return dataclasses.replace(result, node=node), path.read_bytes(), attempt
 
 
+def fit_threads(task: SegmentTask, cores: int) -> SegmentTask:
+    """``task`` with the model's and the encoder's threads planned for ``cores`` CPUs (the
+    node's count would be the plan otherwise), unless the user set them."""
+    plan = threads.plan(cores=cores)
+    model = dataclasses.replace(task.model, threads=task.model.threads or plan.inference)
+    encode = (task.encode if task.encode.threads is not None
+              else dataclasses.replace(task.encode, threads=plan.encoder))
+    return dataclasses.replace(task, model=model, encode=encode)
+
+
 class RayScheduler:
     """Runs segment tasks on the Ray cluster at ``address`` (``auto`` or ``HOST:PORT``)."""
 
@@ -151,10 +168,11 @@ class RayScheduler:
         """Submit every task, store each segment file as it comes back; return the provider.
         (Progress is per segment: ``progress`` is not called.)"""
         ray = self.ray
-        options = ({"num_gpus": 1, "num_cpus": 0} if self.gpus else {"num_cpus": 1})
-        remote = ray.remote(run_remote).options(max_retries=MAX_RETRIES,
-                                                retry_exceptions=False, **options)
-        pending = {remote.remote(task): (task, target) for task, target in tasks}
+        options = ({"num_gpus": 1, "num_cpus": 0} if self.gpus else {"num_cpus": TASK_CPUS})
+        remote = ray.remote(run_remote).options(max_retries=MAX_RETRIES, retry_exceptions=False,
+                                                scheduling_strategy="SPREAD", **options)
+        pending = {remote.remote(task if self.gpus else fit_threads(task, TASK_CPUS)):
+                   (task, target) for task, target in tasks}
         provider = ""
         try:
             while pending:

@@ -1,7 +1,13 @@
-"""A real Ray cluster on loopback for the film-job tests: a head and more nodes, each started
+"""A real Ray cluster on loopback for the film-job tests: a head and worker nodes, each started
 with ``ray start --block`` in its own session and stopped by killing that session's group
 (by PID, never by name). Meant to run inside a private network namespace (``unshare -n``),
-where Ray binds 127.0.0.1 and nothing can reach another address."""
+where Ray binds 127.0.0.1 and nothing can reach another address.
+
+The head offers no CPUs, so tasks run on the worker nodes only (one CPU each). That keeps
+the nodes alike: Ray starts workers on the driver's own node as the driver connects, so a
+head that ran tasks would have a warm worker while the others start theirs cold, and on a
+fast machine could finish a short job alone. It also lets a test kill any node that runs
+tasks without losing the cluster."""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ from helpers import proc_members
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 RAY = pathlib.Path(sys.executable).parent / "ray"
-_COMMON = ["--num-cpus", "1", "--num-gpus", "0", "--node-ip-address", "127.0.0.1",
+_COMMON = ["--num-gpus", "0", "--node-ip-address", "127.0.0.1",
            "--object-store-memory", str(80 * 1024 * 1024), "--disable-usage-stats", "--block"]
 
 
@@ -28,10 +34,11 @@ def _session_members(sid: int) -> list[int]:
 
 
 class RayCluster:
-    """``RayCluster(port, nodes=2)``: start, ``address``, ``kill(i)``, ``stop()``."""
+    """``RayCluster(port, workers=2)``: start, ``address``, ``kill(i)``, ``stop()``; node 0 is
+    the head, nodes 1 to ``workers`` run the tasks."""
 
-    def __init__(self, port: int, nodes: int = 2) -> None:
-        self.port, self.count = port, nodes
+    def __init__(self, port: int, workers: int = 2) -> None:
+        self.port, self.count = port, workers + 1
         self.address = f"127.0.0.1:{port}"
         self.temp = tempfile.mkdtemp(prefix="rayt", dir="/tmp")  # short: socket paths
         self.logs = pathlib.Path(self.temp) / "node-logs"
@@ -39,20 +46,22 @@ class RayCluster:
         self.nodes: list[subprocess.Popen] = []
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), "RAY_USAGE_STATS_ENABLED": "0"}
 
-    def _start(self, args: list[str], name: str) -> None:
+    def _start(self, args: list[str], name: str, cpus: int) -> None:
         log = open(self.logs / f"{name}.log", "w")
-        self.nodes.append(subprocess.Popen([str(RAY), "start", *args, *_COMMON], env=self.env,
+        self.nodes.append(subprocess.Popen([str(RAY), "start", *args, "--num-cpus", str(cpus),
+                                            *_COMMON], env=self.env,
                                            stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True))
 
     def start(self, timeout: float = 120) -> RayCluster:
-        """Start the head, then the other nodes; return once all are alive."""
+        """Start the head, then the worker nodes one at a time (two raylets starting at once on
+        one host have aborted); return once all are alive."""
         self._start(["--head", "--port", str(self.port), "--include-dashboard", "false",
-                     "--temp-dir", self.temp], "head")
+                     "--temp-dir", self.temp], "head", cpus=0)
         self.wait_nodes(1, timeout)
         for i in range(1, self.count):
-            self._start(["--address", self.address], f"node{i}")
-        self.wait_nodes(self.count, timeout)
+            self._start(["--address", self.address], f"node{i}", cpus=1)
+            self.wait_nodes(i + 1, timeout)
         return self
 
     def wait_nodes(self, count: int, timeout: float) -> None:
@@ -82,7 +91,10 @@ class RayCluster:
         node.wait()
 
     def log(self) -> str:
-        return "\n".join(p.read_text()[-1500:] for p in sorted(self.logs.iterdir()))
+        """The end of each node's ``ray start`` output and of each raylet's own log."""
+        raylets = sorted(pathlib.Path(self.temp).glob("session_latest/logs/raylet*"))
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-1500:]}"
+                         for p in [*sorted(self.logs.iterdir()), *raylets])
 
     def stop(self) -> None:
         """Stop every node started here, then remove the temporary folder."""
