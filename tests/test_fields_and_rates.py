@@ -169,3 +169,25 @@ def test_a_variable_rate_above_the_grid_and_frames_that_outrun_it(tmp_path, mode
     assert "the frames come faster than the encoder's 60 fps: choose another --codec" in \
         capsys.readouterr().err
     assert not list(tmp_path.glob("*fast*.mkv"))
+
+
+@pytest.mark.parametrize("order", ["tff", "bff"])
+@pytest.mark.parametrize("source_format", ["yuv411p", "gray"])
+def test_frames_made_anew_keep_their_field_order(order, source_format, tmp_path, model_path,
+                                                 ffprobe):
+    """A frame whose format is not the one encoded (DV's 4:1:1, grey) is built anew, and keeps
+    its field order: without it, libx264 codes it bottom field first, and a top-first source
+    plays with its fields swapped."""
+    if source_format == "yuv411p":  # DV in AVI: no field order but the frames'
+        source, codec = tmp_path / "in.avi", ("-c:v", "dvvideo")
+    else:
+        source, codec = tmp_path / "in.mkv", ("-c:v", "libx264", "-x264opts", f"{order}=1")
+    _ffmpeg("-f", "lavfi", "-i", "testsrc2=s=720x480:r=30000/1001:d=0.2", "-vf",
+            f"interlace=scan={order},format={source_format},setfield={order}", "-flags",
+            "+ildct+ilme", *codec, str(source))
+    before = _fields(ffprobe, source)
+    assert before and all(f == (1, int(order == "tff")) for f in before), before
+    for suffix in (".mkv", ".mp4"):
+        output = tmp_path / f"out{suffix}"
+        _colorize(source, output, model_path, False)
+        assert _fields(ffprobe, output) == before

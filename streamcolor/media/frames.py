@@ -222,8 +222,11 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
     if frame.format.name == plan.built and not plan.full_range:
         out = frame
         out.make_writable()
-    else:
-        out = av.VideoFrame(frame.width, frame.height, plan.built)
+    else:  # every plane is written below; an interlaced frame's new one is made by reformat,
+        # which keeps its field flags (PyAV cannot set them): the encoder codes each frame's
+        # fields in the order its flags say, and a frame without them would be bottom first
+        out = (frame.reformat(format=plan.built) if frame.interlaced_frame
+               else av.VideoFrame(frame.width, frame.height, plan.built))
         plane_array(out.planes[0], dtype)[:] = plane_array(frame.planes[0], dtype)
         if plan.alpha:
             plane_array(out.planes[3], dtype)[:] = plane_array(frame.planes[3], dtype)
