@@ -282,7 +282,9 @@ def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffpro
     tmcd = [s for s in streams(ffprobe, source) if s.get("codec_tag_string") == "tmcd"]
     assert tmcd, "the generated source has a tmcd track"
     output = tmp_path / f"out{suffix}"
-    assert run(source, output, model_path).frames == 10
+    notes = []
+    assert run(source, output, model_path, notes).frames == 10
+    assert not [n for n in notes if "data stream" in n], notes  # kept, not "left out"
     found = streams(ffprobe, output)
     if suffix == ".mkv":
         video = found[0]
@@ -292,6 +294,56 @@ def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffpro
         tracks = [s for s in found if s.get("codec_tag_string") == "tmcd"]
         assert len(tracks) == 1 and tracks[0]["tags"]["timecode"] == "01:00:00:00"
     assert [s["codec_type"] for s in found if s["codec_type"] != "data"] == ["video", "audio"]
+
+
+# -- cover art ------------------------------------------------------------------------------
+def _with_cover(clip, tmp_path) -> tuple[pathlib.Path, bytes]:
+    """An MP4 with cover art (a PNG picture stream marked attached_pic), as yt-dlp's
+    --embed-thumbnail and music tools write them; and the picture's bytes."""
+    ffmpeg = shutil.which("ffmpeg")
+    require(ffmpeg is not None, "needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    cover = tmp_path / "cover.png"
+    picture = np.arange(16 * 24 * 3, dtype=np.uint8).reshape(16, 24, 3)
+    av.VideoFrame.from_ndarray(picture, format="rgb24").save(str(cover))
+    video = clip(ClipSpec(frames=10, audio=(AudioTrack(),)), "plain.mp4")
+    source = tmp_path / "with_cover.mp4"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(video), "-i", str(cover), "-map", "0",
+                    "-map", "1", "-c", "copy", "-disposition:v:1", "attached_pic", str(source)],
+                   check=True)
+    return source, cover.read_bytes()
+
+
+def _cover(ffprobe, path) -> tuple[list, bytes | None]:
+    """(codec type and attached_pic of each stream, the cover's bytes or None)."""
+    found = [(s["codec_type"], s["disposition"]["attached_pic"]) for s in streams(ffprobe, path)]
+    with av.open(str(path)) as container:
+        covers = [s for s in container.streams.video
+                  if s.disposition & av.stream.Disposition.attached_pic]
+        data = next((bytes(p) for p in container.demux(covers) if p.size), None) if covers \
+            else None
+    return found, data
+
+
+@pytest.mark.parametrize("film_job", [False, True])
+def test_cover_art_is_kept_in_mp4(film_job, clip, tmp_path, model_path, ffprobe):
+    source, picture = _with_cover(clip, tmp_path)
+    assert _cover(ffprobe, source) == ([("video", 0), ("audio", 0), ("video", 1)], picture)
+    output = tmp_path / "out.mp4"
+    args = ["colorize", str(source), "-o", str(output), "--model", str(model_path)]
+    assert main([*args, *(() if film_job else ("--no-segments",))]) == 0
+    assert _cover(ffprobe, output) == _cover(ffprobe, source)
+    assert packets(output, 1) == packets(source, 1)
+
+
+@pytest.mark.parametrize("suffix", [".mov", ".ts", ".webm"])
+def test_cover_art_where_the_container_keeps_none(suffix, clip, tmp_path, model_path, ffprobe):
+    source, _ = _with_cover(clip, tmp_path)
+    output = tmp_path / f"out{suffix}"
+    notes = []
+    assert run(source, output, model_path, notes).frames == 10
+    assert any(f"{suffix} keeps no cover art: video stream #2" in n for n in notes), notes
+    found, data = _cover(ffprobe, output)
+    assert data is None and [kind for kind, _ in found if kind != "data"] == ["video", "audio"]
 
 
 # -- elementary streams without timestamps --------------------------------------------------
@@ -465,3 +517,11 @@ def test_codec_without_alpha_says_so(tmp_path, model_path, ffprobe):
     assert sum("cannot hold alpha" in n for n in notes) == 1
     video = streams(ffprobe, output)[0]
     assert video["pix_fmt"] == "yuv420p" and "alpha_mode" not in video.get("tags", {})
+
+
+def test_advice_for_a_stream_the_output_cannot_hold():
+    """Writing .mkv is the way out, unless the output is .mkv already."""
+    from streamcolor.media.streamplan import elsewhere
+
+    assert elsewhere("mp4", "pass X").startswith("write to .mkv")
+    assert elsewhere("matroska", "pass X") == "pass X"

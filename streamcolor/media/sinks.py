@@ -35,7 +35,7 @@ from .encoders import (
 from .frames import FramePlan, has_alpha, plan_formats
 from .sequences import is_pattern, picture_encoder
 from .sources import FileSource
-from .streamplan import plan_streams, stream_label
+from .streamplan import elsewhere, is_timecode, plan_streams, stream_label
 from .transcode import add_converted_stream
 
 __all__ = ["FileSink", "check_output_path"]
@@ -187,17 +187,16 @@ class FileSink:
 
     def _add_copies(self, source: FileSource, policy: str) -> None:
         self._as_attachments: set[int] = set()
+        self._covers: dict = {}  # output stream -> the picture's bytes
         if self.draft is not None:
             if source.copied:
                 kinds = ", ".join(sorted({s.type for s in source.copied}))
                 self.notes.append(f"pictures hold no {kinds}: {len(source.copied)} stream(s) "
                                   "of the input are left out")
             return
-        matroska = "matroska" in self.container.format.name
-        attach = frozenset(source.attached_pictures) if matroska else frozenset()
         plan = plan_streams(self._writable(source), format_name=self.container.format.name,
                             video_codec=self.codec, policy=policy, label=self._label(),
-                            attachments=attach)
+                            covers=frozenset(source.attached_pictures))
         self.notes.extend(plan.notes)
         if plan.timecode and "timecode" not in self.video.metadata:
             self.video.metadata["timecode"] = plan.timecode
@@ -205,6 +204,8 @@ class FileSink:
             template = action.template
             if action.kind == "attach":
                 self._attach_picture(template, source.attached_pictures[template.index])
+            elif action.kind == "cover":  # its one packet goes in after the header
+                self._covers[self._add_copy(template)] = source.attached_pictures[template.index]
             elif action.kind == "copy":
                 self._streams[template.index] = self._add_copy(template)
             elif action.kind == "convert":
@@ -217,7 +218,8 @@ class FileSink:
     def _writable(self, source) -> list:
         """The streams to copy, less those whose first packets the muxer refuses (damaged
         data: see :mod:`.copycheck`), each left out with a note."""
-        streams = [s for s in source.copied if s.index not in source.attached_pictures]
+        streams = [s for s in source.copied
+                   if s.index not in source.attached_pictures and not is_timecode(s)]
         if self.url or not streams or not hasattr(source, "path"):
             return source.copied
         refused = unwritable_streams(source.path, [s.index for s in streams],
@@ -265,6 +267,10 @@ class FileSink:
     def _start(self) -> None:
         try:
             self.container.start_encoding()
+            for stream, picture in self._covers.items():
+                packet = av.Packet(picture)
+                packet.stream = stream
+                self.container.mux(packet)
         except (ValueError, av.FFmpegError) as error:
             # every copied stream was tried with the muxer when planned: the encoder failed;
             # FFmpeg rarely says which setting it refused, so name the ones it was given
@@ -276,10 +282,9 @@ class FileSink:
             ) from error
 
     def _incompatible(self, template, error: BaseException) -> str:
-        return (
-            f"{self._label()} cannot hold {stream_label(template)}: {describe(error)}; write to "
-            ".mkv, which holds every stream type, or pass --drop-incompatible to leave it out"
-        )
+        advice = elsewhere(self.container.format.name,
+                           "pass --drop-incompatible to leave it out")
+        return f"{self._label()} cannot hold {stream_label(template)}: {describe(error)}; {advice}"
 
     @property
     def codecs(self) -> list[str]:

@@ -7,6 +7,9 @@
     timecode  a QuickTime timecode track (``tmcd``): kept as the ``timecode`` tag of the video
               stream, from which the MOV/MP4 muxer re-creates the track, as FFmpeg does
     attach    cover art going to Matroska: stored as an attachment
+    cover     cover art going to MP4: a picture stream whose one packet the muxer stores as
+              the file's cover (``covr``); other containers keep no cover art (MOV drops it
+              unasked, MPEG-TS would make it a data stream): left out with a note
     drop      neither copyable nor convertible, and the caller asked to leave such streams out
 
 Whether a container holds a stream is asked of the muxer itself: a header is written in
@@ -24,7 +27,8 @@ import av
 from ..errors import IncompatibleStreamError
 from .transcode import add_converted_stream
 
-__all__ = ["StreamAction", "StreamPlan", "plan_streams", "stream_label"]
+__all__ = ["StreamAction", "StreamPlan", "elsewhere", "is_timecode", "plan_streams",
+           "stream_label"]
 
 # The muxer that decides for an output format (None: cannot be tried in memory; copy all).
 _TRIAL_FORMAT = {"hls": "mpegts", "rtsp": None, "rtp": None}
@@ -34,6 +38,8 @@ _AUDIO_FALLBACK = ("aac", "libopus", "flac", "mp2", "ac3", "pcm_s16le")
 _TEXT_TARGETS = {"webm": ("webvtt",), "mp4": ("mov_text",), "mov": ("mov_text",),
                  "matroska": ("ass", "subrip")}
 _TEXT_FALLBACK = ("mov_text", "webvtt", "subrip", "ass", "text")
+# Where cover art (a picture stream with the attached_pic disposition) is kept, and how.
+_COVER_KINDS = {"matroska": "attach", "mp4": "cover"}
 # What a muxer takes but does not check: MPEG program streams carry DVD subtitles only.
 _UNCHECKED = {fmt: {"subtitle": ("dvd_subtitle",)} for fmt in ("mpeg", "vob", "dvd", "svcd", "vcd")}
 
@@ -41,7 +47,7 @@ _UNCHECKED = {fmt: {"subtitle": ("dvd_subtitle",)} for fmt in ("mpeg", "vob", "d
 @dataclasses.dataclass(frozen=True, eq=False)
 class StreamAction:
     """What happens to one input stream: ``kind`` is copy, convert (to ``codec``, at ``rate``
-    for audio), timecode, attach or drop."""
+    for audio), timecode, attach, cover or drop."""
 
     template: object
     kind: str
@@ -70,7 +76,16 @@ def stream_label(template) -> str:
         f", language {language})" if language else ")")
 
 
-def _is_timecode(template) -> bool:
+def elsewhere(format_name: str, instead: str) -> str:
+    """The advice for a stream an output cannot hold: write .mkv (unless the output is
+    Matroska already) or ``instead``."""
+    if "matroska" in format_name.split(","):
+        return instead
+    return f"write to .mkv, which holds most stream types, or {instead}"
+
+
+def is_timecode(template) -> bool:
+    """A QuickTime timecode track (``tmcd``), which the output keeps as a tag."""
     ctx = getattr(template, "codec_context", None)
     name = ctx.name if ctx is not None else None
     tag = getattr(template, "codec_tag", "") or ""
@@ -174,19 +189,24 @@ def _targets(template, format_name: str) -> list[tuple[str, int | None]]:
 
 
 def plan_streams(templates, *, format_name: str, video_codec: str, policy: str = "convert",
-                 label: str = "the output", attachments: frozenset[int] = frozenset()
+                 label: str = "the output", covers: frozenset[int] = frozenset()
                  ) -> StreamPlan:
     """Plan every stream of ``templates`` for an output in ``format_name`` whose video is
-    encoded with ``video_codec``. ``attachments``: indices to store as attachments.
+    encoded with ``video_codec``. ``covers``: indices of cover-art streams.
     ``policy`` is :attr:`EncodeConfig.incompatible` (convert, strict or drop)."""
     muxer = _Muxer(format_name, video_codec)
     plan = StreamPlan(actions=[], notes=[])
-    plain = [t for t in templates if t.index not in attachments and not _is_timecode(t)]
+    plain = [t for t in templates if t.index not in covers and not is_timecode(t)]
     all_fit = muxer.takes(plain)
+    cover = next((kind for name, kind in _COVER_KINDS.items()
+                  if name in format_name.split(",")), None)
     for template in templates:
-        if template.index in attachments:
-            plan.actions.append(StreamAction(template, "attach"))
-        elif _is_timecode(template):
+        if template.index in covers:
+            if cover is None:
+                plan.notes.append(f"{label} keeps no cover art: {stream_label(template)} is "
+                                  "left out (.mkv and .mp4 keep it)")
+            plan.actions.append(StreamAction(template, cover or "drop"))
+        elif is_timecode(template):
             plan.timecode = plan.timecode or template.metadata.get("timecode")
             plan.actions.append(StreamAction(template, "timecode"))
         elif all_fit or muxer.takes([template]):
@@ -227,7 +247,7 @@ def _instead(template, muxer: _Muxer, format_name: str, policy: str, label: str,
         instead = f"it could be converted to {target}; " if target else ""
         raise IncompatibleStreamError(
             f"{label} cannot hold {what} and --copy-strict forbids converting it ({instead}"
-            "write to .mkv, which holds every stream type, or leave out --copy-strict)")
+            f"{elsewhere(format_name, 'leave out --copy-strict')})")
     if not target and _undeclared(template):
         plan.notes.append(f"{what} declares no sample rate or channels (damaged, or cut "
                           "before its first packet): left out")
@@ -242,5 +262,5 @@ def _instead(template, muxer: _Muxer, format_name: str, policy: str, label: str,
         return StreamAction(template, "drop")
     raise IncompatibleStreamError(
         f"{label} cannot hold {what}, and streamcolor cannot convert it to a codec "
-        f"{label} holds; write to .mkv, which holds every stream type, or pass "
-        "--drop-incompatible to leave that stream out")
+        f"{label} holds; "
+        f"{elsewhere(format_name, 'pass --drop-incompatible to leave that stream out')}")
