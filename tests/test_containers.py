@@ -344,6 +344,11 @@ def test_cover_art_where_the_container_keeps_none(suffix, clip, tmp_path, model_
     assert any(f"{suffix} keeps no cover art: video stream #2" in n for n in notes), notes
     found, data = _cover(ffprobe, output)
     assert data is None and [kind for kind, _ in found if kind != "data"] == ["video", "audio"]
+    # --copy-strict: leaving it out is an error too (WebM would refuse the AAC audio first)
+    match = "cannot hold audio" if suffix == ".webm" else "keeps no cover art .* --copy-strict"
+    with pytest.raises(IncompatibleStreamError, match=match):
+        run(source, tmp_path / f"strict{suffix}", model_path, incompatible="strict")
+    assert not (tmp_path / f"strict{suffix}").exists()
 
 
 # -- elementary streams without timestamps --------------------------------------------------

@@ -202,6 +202,10 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
                   if name in format_name.split(",")), None)
     for template in templates:
         if template.index in covers:
+            if cover is None and policy == "strict":
+                raise IncompatibleStreamError(
+                    f"{label} keeps no cover art ({stream_label(template)}) and --copy-strict "
+                    "forbids leaving it out; write to .mkv or .mp4, or leave out --copy-strict")
             if cover is None:
                 plan.notes.append(f"{label} keeps no cover art: {stream_label(template)} is "
                                   "left out (.mkv and .mp4 keep it)")
