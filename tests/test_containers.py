@@ -296,6 +296,28 @@ def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffpro
     assert [s["codec_type"] for s in found if s["codec_type"] != "data"] == ["video", "audio"]
 
 
+# -- chapters of MP4/MOV ---------------------------------------------------------------------
+@pytest.mark.parametrize("film_job", [False, True])
+@pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
+def test_mp4_chapters_are_kept(suffix, film_job, clip, tmp_path, model_path, ffprobe):
+    """An MP4 with chapters (HandBrake, FFmpeg, camera apps) has a QuickTime chapter track:
+    a data stream FFmpeg reads into the chapters, with no packets. The chapters are copied;
+    the track is not (MP4/MOV make it again), and it is no reason to stop."""
+    source = clip(ClipSpec(frames=20, audio=(AudioTrack(),),
+                           chapters=((0.0, 0.4, "Reel 1"), (0.4, 0.8, "Reel 2"))), "chap.mp4")
+    assert [s["codec_type"] for s in streams(ffprobe, source)] == ["video", "audio", "data"]
+    output = tmp_path / f"out{suffix}"
+    args = ["colorize", str(source), "-o", str(output), "--model", str(model_path)]
+    assert main([*args, *(() if film_job else ("--no-segments",))]) == 0
+    chapters = lambda path: [(c["start_time"], c["end_time"], c["tags"]["title"])  # noqa: E731
+                             for c in ffprobe(path, "-show_chapters")["chapters"]]
+    assert chapters(output) == chapters(source) and len(chapters(source)) == 2
+    kinds = [s["codec_type"] for s in streams(ffprobe, output)]
+    assert kinds == (["video", "audio"] if suffix == ".mkv" else ["video", "audio", "data"])
+    # the sound's bytes (Matroska moves every stream's times alike: see test_fidelity)
+    assert [b for _, b in packets(output, 1)] == [b for _, b in packets(source, 1)]
+
+
 # -- cover art ------------------------------------------------------------------------------
 def _with_cover(clip, tmp_path) -> tuple[pathlib.Path, bytes]:
     """An MP4 with cover art (a PNG picture stream marked attached_pic), as yt-dlp's

@@ -35,7 +35,7 @@ from .encoders import (
 from .frames import FramePlan, has_alpha, plan_formats
 from .sequences import is_pattern, picture_encoder
 from .sources import FileSource
-from .streamplan import elsewhere, is_timecode, plan_streams, stream_label
+from .streamplan import elsewhere, plan_streams, remade, stream_label
 from .transcode import add_converted_stream
 
 __all__ = ["FileSink", "check_output_path"]
@@ -219,7 +219,7 @@ class FileSink:
         """The streams to copy, less those whose first packets the muxer refuses (damaged
         data: see :mod:`.copycheck`), each left out with a note."""
         streams = [s for s in source.copied
-                   if s.index not in source.attached_pictures and not is_timecode(s)]
+                   if s.index not in source.attached_pictures and not remade(s)]
         if self.url or not streams or not hasattr(source, "path"):
             return source.copied
         refused = unwritable_streams(source.path, [s.index for s in streams],

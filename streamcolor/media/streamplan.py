@@ -6,6 +6,9 @@
               WebVTT in WebM), each conversion announced in one note
     timecode  a QuickTime timecode track (``tmcd``): kept as the ``timecode`` tag of the video
               stream, from which the MOV/MP4 muxer re-creates the track, as FFmpeg does
+    chapters  a QuickTime chapter track (the text track MP4/MOV files with chapters have; its
+              demuxer reads it into the file's chapters and gives no packets): the chapters
+              are copied with the container, and the MOV/MP4 muxer re-creates the track
     attach    cover art going to Matroska: stored as an attachment
     cover     cover art going to MP4: a picture stream whose one packet the muxer stores as
               the file's cover (``covr``); other containers keep no cover art (MOV drops it
@@ -27,8 +30,8 @@ import av
 from ..errors import IncompatibleStreamError
 from .transcode import add_converted_stream
 
-__all__ = ["StreamAction", "StreamPlan", "elsewhere", "is_timecode", "plan_streams",
-           "stream_label"]
+__all__ = ["StreamAction", "StreamPlan", "elsewhere", "is_chapter_track", "is_timecode",
+           "plan_streams", "remade", "stream_label"]
 
 # The muxer that decides for an output format (None: cannot be tried in memory; copy all).
 _TRIAL_FORMAT = {"hls": "mpegts", "rtsp": None, "rtp": None}
@@ -47,7 +50,7 @@ _UNCHECKED = {fmt: {"subtitle": ("dvd_subtitle",)} for fmt in ("mpeg", "vob", "d
 @dataclasses.dataclass(frozen=True, eq=False)
 class StreamAction:
     """What happens to one input stream: ``kind`` is copy, convert (to ``codec``, at ``rate``
-    for audio), timecode, attach, cover or drop."""
+    for audio), timecode, chapters, attach, cover or drop."""
 
     template: object
     kind: str
@@ -82,6 +85,18 @@ def elsewhere(format_name: str, instead: str) -> str:
     if "matroska" in format_name.split(","):
         return instead
     return f"write to .mkv, which holds most stream types, or {instead}"
+
+
+def is_chapter_track(template) -> bool:
+    """A QuickTime chapter track: a data stream its demuxer discards whole (FFmpeg's MOV
+    demuxer reads it into the file's chapters)."""
+    return template.type == "data" and getattr(template, "discard", None) == av.stream.Discard.all
+
+
+def remade(template) -> bool:
+    """A track the output's muxer makes again from what is copied otherwise (a tag, the
+    chapters): its packets are not copied."""
+    return is_timecode(template) or is_chapter_track(template)
 
 
 def is_timecode(template) -> bool:
@@ -196,7 +211,7 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
     ``policy`` is :attr:`EncodeConfig.incompatible` (convert, strict or drop)."""
     muxer = _Muxer(format_name, video_codec)
     plan = StreamPlan(actions=[], notes=[])
-    plain = [t for t in templates if t.index not in covers and not is_timecode(t)]
+    plain = [t for t in templates if t.index not in covers and not remade(t)]
     all_fit = muxer.takes(plain)
     cover = next((kind for name, kind in _COVER_KINDS.items()
                   if name in format_name.split(",")), None)
@@ -213,6 +228,8 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
         elif is_timecode(template):
             plan.timecode = plan.timecode or template.metadata.get("timecode")
             plan.actions.append(StreamAction(template, "timecode"))
+        elif is_chapter_track(template):
+            plan.actions.append(StreamAction(template, "chapters"))
         elif all_fit or muxer.takes([template]):
             plan.actions.append(StreamAction(template, "copy"))
         elif _unknown(template):
