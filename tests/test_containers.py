@@ -318,6 +318,44 @@ def test_mp4_chapters_are_kept(suffix, film_job, clip, tmp_path, model_path, ffp
     assert [b for _, b in packets(output, 1)] == [b for _, b in packets(source, 1)]
 
 
+# -- old formats: WMV, DVD VOB ---------------------------------------------------------------
+def _ffmpeg_file(path, *args: str):
+    ffmpeg = shutil.which("ffmpeg")
+    require(ffmpeg is not None, "needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x48:rate=25",
+                    "-f", "lavfi", "-i", "sine=frequency=440", "-t", "0.8", *args, str(path)],
+                   check=True)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_wma_sound_is_converted(suffix, tmp_path, model_path, ffprobe):
+    """WMA needs stream parameters PyAV cannot hand a decoder of its own (block_align), and
+    its header gives a channel count without a layout, which the AAC encoder refuses."""
+    source = _ffmpeg_file(tmp_path / "old.wmv", "-c:v", "wmv2", "-c:a", "wmav2", "-ac", "1")
+    output = tmp_path / f"out{suffix}"
+    notes = []
+    assert run(source, output, model_path, notes).frames == 20
+    assert any("audio stream #1 (wmav2): converting it to aac" in n for n in notes), notes
+    audio = [s for s in streams(ffprobe, output) if s["codec_type"] == "audio"]
+    assert [(s["codec_name"], s["channel_layout"]) for s in audio] == [("aac", "mono")]
+    with av.open(str(source)) as before, av.open(str(output)) as after:
+        counts = [sum(f.samples for f in c.decode(audio=0)) for c in (before, after)]
+    assert abs(counts[1] - counts[0]) <= 2048, counts  # the sound, not a part of it
+
+
+def test_dvd_navigation_packets_are_left_out(tmp_path, model_path, ffprobe):
+    source = _ffmpeg_file(tmp_path / "old.vob", "-c:v", "mpeg2video", "-c:a", "ac3", "-f",
+                          "dvd")
+    assert streams(ffprobe, source)[0]["codec_name"] == "dvd_nav_packet"
+    output = tmp_path / "out.mkv"
+    notes = []
+    assert run(source, output, model_path, notes).frames == 20
+    assert any("data stream #0 (dvd_nav_packet) holds DVD navigation" in n for n in notes), notes
+    assert [s["codec_name"] for s in streams(ffprobe, output)] == ["h264", "ac3"]
+    assert [b for _, b in packets(output, 1)] == [b for _, b in packets(source, 2)]
+
+
 # -- cover art ------------------------------------------------------------------------------
 def _with_cover(clip, tmp_path) -> tuple[pathlib.Path, bytes]:
     """An MP4 with cover art (a PNG picture stream marked attached_pic), as yt-dlp's

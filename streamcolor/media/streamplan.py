@@ -43,6 +43,9 @@ _TEXT_TARGETS = {"webm": ("webvtt",), "mp4": ("mov_text",), "mov": ("mov_text",)
 _TEXT_FALLBACK = ("mov_text", "webvtt", "subrip", "ass", "text")
 # Where cover art (a picture stream with the attached_pic disposition) is kept, and how.
 _COVER_KINDS = {"matroska": "attach", "mp4": "cover"}
+# Data that means something only where it came from: left out with a note, as FFmpeg's
+# command line leaves data streams out unless asked.
+_PLAYER_ONLY = {"dvd_nav_packet": "DVD navigation packets, which only a DVD player reads"}
 # What a muxer takes but does not check: MPEG program streams carry DVD subtitles only.
 _UNCHECKED = {fmt: {"subtitle": ("dvd_subtitle",)} for fmt in ("mpeg", "vob", "dvd", "svcd", "vcd")}
 
@@ -71,6 +74,8 @@ def stream_label(template) -> str:
     """``audio stream #1 (ac3, language eng)`` for messages."""
     ctx = getattr(template, "codec_context", None)
     name = ctx.codec.canonical_name if ctx is not None and ctx.codec else None
+    if not name or name == "none":  # a data stream has no decoder, but may have a codec name
+        name = getattr(template, "name", None)
     if not name or name == "none":
         tag = getattr(template, "codec_tag", "") or ""
         name = tag.strip("\0 ") or "unknown codec"
@@ -211,7 +216,8 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
     ``policy`` is :attr:`EncodeConfig.incompatible` (convert, strict or drop)."""
     muxer = _Muxer(format_name, video_codec)
     plan = StreamPlan(actions=[], notes=[])
-    plain = [t for t in templates if t.index not in covers and not remade(t)]
+    plain = [t for t in templates if t.index not in covers and not remade(t)
+             and getattr(t, "name", None) not in _PLAYER_ONLY]
     all_fit = muxer.takes(plain)
     cover = next((kind for name, kind in _COVER_KINDS.items()
                   if name in format_name.split(",")), None)
@@ -230,6 +236,9 @@ def plan_streams(templates, *, format_name: str, video_codec: str, policy: str =
             plan.actions.append(StreamAction(template, "timecode"))
         elif is_chapter_track(template):
             plan.actions.append(StreamAction(template, "chapters"))
+        elif (what := _PLAYER_ONLY.get(getattr(template, "name", None) or "")) is not None:
+            plan.notes.append(f"{stream_label(template)} holds {what}: left out")
+            plan.actions.append(StreamAction(template, "drop"))
         elif all_fit or muxer.takes([template]):
             plan.actions.append(StreamAction(template, "copy"))
         elif _unknown(template):
