@@ -13,7 +13,7 @@ from helpers import luma_planes
 from streamcolor import EncodeConfig, ModelConfig, PipelineConfig, colorize_file
 from streamcolor.cli.main import main
 from streamcolor.errors import InputError, InputNotFoundError
-from streamcolor.media.sequences import find_sequence, is_sequence
+from streamcolor.media.sequences import find_sequence, is_sequence, pattern_in
 from streamcolor.testing import AudioTrack, ClipSpec
 
 
@@ -115,6 +115,33 @@ def test_patterns(tmp_path):
     _pictures(tmp_path, "c%d.png", [1, 3])
     with pytest.raises(InputError, match="picture c2.png is missing"):
         find_sequence(tmp_path / "c%d.png")
+
+
+def test_the_pattern_of_a_folder_of_pictures(tmp_path):
+    """A user who gives the folder of a scan is told its pattern; the pattern found reads
+    every picture back."""
+    for folder, name, numbers, expected in (("plain", "frame_%d.png", range(1, 12), "frame_%d.png"),
+                                            ("padded", "r1_%06d.dpx", range(5), "r1_%06d.dpx"),
+                                            ("wide", "s%d.tif", range(100, 103), "s%d.tif"),
+                                            ("pct", "50%%_%03d.png", range(2), "50%%_%03d.png")):
+        _pictures(tmp_path / folder, name, numbers)  # PNG inside: the names are what counts
+        (tmp_path / folder / "notes.txt").write_text("x")
+        (tmp_path / folder / "poster_1.jpg").write_bytes(b"x")  # a smaller set
+        found = pattern_in(tmp_path / folder)
+        assert found == str(tmp_path / folder / expected), found
+        assert find_sequence(found).count == len(numbers)
+    lone = tmp_path / "lone"
+    _pictures(lone, "only_%d.png", [1])
+    assert pattern_in(lone) is None and pattern_in(tmp_path / "plain" / "..") is None
+
+
+@pytest.mark.parametrize("output", ["out.mkv", "outdir/"])
+def test_a_folder_of_pictures_is_answered_with_its_pattern(output, tmp_path, model_path, capsys):
+    _pictures(tmp_path / "scans", "frame_%d.png", range(1, 4))
+    assert _colorize([tmp_path / "scans", "-o", f"{tmp_path}/{output}", "--model",
+                      model_path]) == 1
+    err = capsys.readouterr().err
+    assert f"give the pattern '{tmp_path / 'scans' / 'frame_%d.png'}'" in err, err
 
 
 def test_frames_keep_the_encoders_own_settings(tmp_path, model_path, ffprobe):

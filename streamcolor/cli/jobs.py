@@ -64,8 +64,18 @@ def _films_in(folder: pathlib.Path) -> list[str]:
                    if p.is_file() and p.suffix.lower() in _FILM_SUFFIXES)
     if not films:
         raise InputError(f"no video files in {folder} (looked for "
-                         f"{', '.join(sorted(_FILM_SUFFIXES))})")
+                         f"{', '.join(sorted(_FILM_SUFFIXES))}){_pictures_hint(folder)}")
     return films
+
+
+def _pictures_hint(folder: pathlib.Path) -> str:
+    """What to give instead of a folder of numbered pictures (a scanned film)."""
+    from ..media.sequences import pattern_in
+
+    pattern = pattern_in(folder)
+    return (f"; it holds numbered pictures: to colorize them as one film, give the pattern "
+            f"'{pattern}' (timed at 24 fps unless --input-rate says otherwise)"
+            if pattern else "")
 
 
 def wants_job(args) -> bool:
@@ -107,7 +117,11 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
     if file_like and folders:
         from ..errors import InputError
 
-        raise InputError(f"{folders[0]} is a directory: to colorize the films in it, give an "
+        folder = pathlib.Path(folders[0])
+        if not any(p.suffix.lower() in _FILM_SUFFIXES for p in folder.iterdir()) \
+                and (hint := _pictures_hint(folder)):
+            raise InputError(f"{folder} holds no films{hint}")
+        raise InputError(f"{folder} is a directory: to colorize the films in it, give an "
                          f"output folder (-o FOLDER/), not the file {target}")
     if file_like:
         parser_error(f"with several inputs -o must be a folder; {target} is "

@@ -18,7 +18,7 @@ from fractions import Fraction
 from ..errors import InputError, InputNotFoundError, OutputError
 
 __all__ = ["DEFAULT_RATE", "Sequence", "find_sequence", "is_pattern", "is_sequence",
-           "picture_encoder"]
+           "pattern_in", "picture_encoder"]
 
 DEFAULT_RATE = Fraction(24)  # sound film; silent films were shot at 16-20 fps: --input-rate
 _NUMBER = re.compile(r"%(0?)(\d*)d")
@@ -86,6 +86,29 @@ def find_sequence(path: str | os.PathLike) -> Sequence:
                          f"{_name(pattern.name, last)}); FFmpeg would stop there: fill the gap "
                          "or rename the pictures after it")
     return Sequence(pattern=pattern, first=first, count=len(numbers))
+
+
+_NUMBERED = re.compile(r"(.*?)(\d+)(\.[A-Za-z0-9]+)")
+_READABLE = (*_PICTURE_ENCODERS, ".exr")
+
+
+def pattern_in(folder: str | os.PathLike) -> str | None:
+    """The pattern of the numbered pictures in ``folder`` (the largest set sharing a name
+    and a suffix: ``scans/reel1_%06d.dpx``), for a user who gave the folder; None if it holds
+    fewer than two."""
+    sets: dict[tuple[str, str], list[str]] = {}
+    for entry in os.scandir(folder):
+        if (m := _NUMBERED.fullmatch(entry.name)) and m.group(3).lower() in _READABLE:
+            sets.setdefault((m.group(1), m.group(3)), []).append(m.group(2))
+    if not sets:
+        return None
+    (stem, suffix), numbers = max(sets.items(), key=lambda item: len(item[1]))
+    if len(numbers) < 2:
+        return None
+    widths = {len(n) for n in numbers}
+    padded = len(widths) == 1 and any(n.startswith("0") for n in numbers)
+    number = f"%0{widths.pop()}d" if padded else "%d"
+    return str(pathlib.Path(folder) / f"{stem.replace('%', '%%')}{number}{suffix}")
 
 
 def _matcher(name: str) -> re.Pattern:
