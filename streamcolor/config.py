@@ -7,8 +7,9 @@ from fractions import Fraction
 
 __all__ = ["EncodeConfig", "LiveConfig", "ModelConfig", "PipelineConfig", "TemporalConfig"]
 
-_RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x264-params",
-                 "x265-params")
+# Encoder options by which a user sets the rate or the quality: no default of ours then.
+RATE_CONTROL = ("crf", "qp", "b", "global_quality", "q", "cq", "lossless", "x264-params",
+                "x265-params")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -43,7 +44,7 @@ class EncodeConfig:
     def codec_options(self) -> dict[str, str]:
         """Options passed to the encoder (CRF 18 by default for encoders that take a CRF)."""
         options: dict[str, str] = {}
-        own_rate_control = any(k in _RATE_CONTROL for k, _ in self.options)
+        own_rate_control = any(k in RATE_CONTROL for k, _ in self.options)
         if self.crf is not None:
             options["crf"] = f"{self.crf:g}"
         elif self.bitrate is None and not own_rate_control:

@@ -296,6 +296,26 @@ def test_timecode_track_is_kept(suffix, maker, clip, tmp_path, model_path, ffpro
     assert [s["codec_type"] for s in found if s["codec_type"] != "data"] == ["video", "audio"]
 
 
+@pytest.mark.parametrize(("suffix", "codec"), [(".avi", "mpeg4"), (".mpg", "mpeg1video"),
+                                               (".mxf", "mpeg2video")])
+def test_encoders_without_crf_keep_the_picture(suffix, codec, clip, tmp_path, model_path):
+    """The MPEG-1/2/4 encoders have no CRF: left alone they aim at 200 kb/s, which smears a
+    film. They get a fixed quantizer instead, so the luma comes through nearly as it was."""
+    ffmpeg = shutil.which("ffmpeg")
+    require(ffmpeg is not None, "needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    source = tmp_path / "grain.mkv"  # a grainy film: what a low rate smears
+    subprocess.run([ffmpeg, "-v", "error", "-f", "lavfi", "-i",
+                    "testsrc2=s=640x360:r=25,noise=alls=12:allf=t+u,format=yuv420p", "-t", "1",
+                    "-c:v", "ffv1", str(source)], check=True)
+    output = tmp_path / f"out{suffix}"
+    notes = []
+    run(source, output, model_path, notes)
+    assert f"encoder {codec}" in notes
+    errors = [np.mean((a.astype(np.float64) - b) ** 2)
+              for a, b in zip(luma_planes(output), luma_planes(source), strict=True)]
+    assert 10 * np.log10(255**2 / np.mean(errors)) > 38  # 40-44 dB; at 200 kb/s 33 dB
+
+
 # -- chapters of MP4/MOV ---------------------------------------------------------------------
 @pytest.mark.parametrize("film_job", [False, True])
 @pytest.mark.parametrize("suffix", [".mp4", ".mov", ".mkv"])
@@ -590,3 +610,16 @@ def test_advice_for_a_stream_the_output_cannot_hold():
 
     assert elsewhere("mp4", "pass X").startswith("write to .mkv")
     assert elsewhere("matroska", "pass X") == "pass X"
+
+
+def test_a_quantizer_only_where_the_user_set_no_rate():
+    from streamcolor.media.encoders import DEFAULT_QSCALE, encoder_options
+
+    fixed = {"flags": "+qscale", "global_quality": str(DEFAULT_QSCALE * 118)}
+    assert fixed.items() <= encoder_options("mpeg4", EncodeConfig(), None).items()
+    assert encoder_options("mpeg2video", EncodeConfig(), None, interlaced=True)["flags"] == \
+        "+qscale+ildct+ilme"
+    for own in (EncodeConfig(bitrate=4_000_000), EncodeConfig(options=(("b", "4M"),)),
+                EncodeConfig(options=(("q", "5"),))):
+        assert "global_quality" not in encoder_options("mpeg4", own, None)
+    assert "global_quality" not in encoder_options("libx264", EncodeConfig(), None)

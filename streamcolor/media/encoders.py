@@ -18,7 +18,7 @@ from fractions import Fraction
 
 import av
 
-from ..config import EncodeConfig
+from ..config import RATE_CONTROL, EncodeConfig
 from ..errors import EncoderError
 
 __all__ = ["FrameGrid", "choose_encoder", "encoder_options", "grid_rate", "interlace_note",
@@ -33,6 +33,13 @@ _VPX = ("libvpx-vp9", "libvpx")
 _FIELD_FLAGS = {"libx264": "+ildct+ilme", "libx264rgb": "+ildct+ilme",
                 "mpeg2video": "+ildct+ilme", "prores_ks": "+ildct"}
 _KEEP_FIELDS = ("ffv1",)
+# Encoders without a CRF (the MPEG-1/2/4 family, MJPEG, H.263): left alone they aim at FFmpeg's
+# 200 kb/s, blocky at any size worth colorizing. A fixed quantizer is their constant quality
+# (FFmpeg's -q:v; 2 is near transparent, 31 the worst).
+_QSCALE_ENCODERS = ("mpeg1video", "mpeg2video", "mpeg4", "msmpeg4", "msmpeg4v2", "mjpeg",
+                    "h263", "h263p", "flv", "wmv1", "wmv2")
+DEFAULT_QSCALE = 3
+_LAMBDA = 118  # FFmpeg's FF_QP2LAMBDA: global_quality is a quantizer in lambda units
 # MPEG-1's rates, the common ones. FFmpeg's mpeg1video also lists unofficial ones, which it
 # refuses to open with.
 _MPEG1_RATES = frozenset(Fraction(n, d) for n, d in (
@@ -104,8 +111,14 @@ def encoder_options(codec: str, encode: EncodeConfig, rate: Fraction | None, *,
             defaults["preset"] = "veryfast"
     if encode.live and rate:
         defaults["g"] = str(max(1, round(2 * rate)))  # a keyframe every 2 s for viewers
+    flags = ""
+    if codec in _QSCALE_ENCODERS and encode.bitrate is None and not own & set(RATE_CONTROL):
+        defaults["global_quality"] = str(DEFAULT_QSCALE * _LAMBDA)
+        flags += "+qscale"
     if interlaced and codec in _FIELD_FLAGS:
-        defaults["flags"] = _FIELD_FLAGS[codec]
+        flags += _FIELD_FLAGS[codec]
+    if flags:
+        defaults["flags"] = flags
     return {**defaults, **options}
 
 
