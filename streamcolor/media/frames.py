@@ -227,6 +227,8 @@ def colorize_frame(frame: av.VideoFrame, ab: np.ndarray, plan: FramePlan,
         # fields in the order its flags say, and a frame without them would be bottom first
         out = (frame.reformat(format=plan.built) if frame.interlaced_frame
                else av.VideoFrame(frame.width, frame.height, plan.built))
+        if out is frame:  # the same format (full range): reformat hands back the frame itself
+            out.make_writable()
         plane_array(out.planes[0], dtype)[:] = plane_array(frame.planes[0], dtype)
         if plan.alpha:
             plane_array(out.planes[3], dtype)[:] = plane_array(frame.planes[3], dtype)
