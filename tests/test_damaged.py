@@ -3,6 +3,7 @@ timestamps never end a run, nothing is left behind after a failure that cannot r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 from fractions import Fraction
@@ -88,6 +89,29 @@ def test_truncated_file_is_colorized_up_to_its_end(truncated, tmp_path, model_pa
     assert status == 0, lines
     assert any("truncated" in line for line in lines if "warning" in line), lines
     assert 0 < len(video_pts(out)) < FRAMES
+
+
+@pytest.mark.parametrize("segments", [True, False], ids=["job", "single-pass"])
+def test_a_frame_cut_in_half_is_kept_and_named(segments, tmp_path, model_path, capsys):
+    """A TS cut in the middle of its last frame (a keyframe): the decoder gives that frame,
+    marked corrupt. It is kept and warned about, at its own time, by a job as by a single
+    pass."""
+    spec = dataclasses.replace(SPEC, width=320, height=240, frames=51)  # 50: a keyframe
+    clip = make_clip(tmp_path / "cut.ts", spec)
+    with av.open(str(clip)) as container:
+        places = [(p.pos, p.size, float(p.pts * p.time_base))
+                  for p in container.demux(video=0) if p.size]
+    pos, size, last = places[-1]
+    clip.write_bytes(clip.read_bytes()[: pos + size // 2])
+    out = tmp_path / "out.mkv"
+    status, lines = _run(["colorize", str(clip), "-o", str(out), "--model", str(model_path)]
+                         + ([] if segments else ["--no-segments"]), capsys)
+    assert status == 0, lines
+    warnings = [line for line in lines if "warning" in line]
+    at = f"{int(last // 60):02d}:{last % 60:06.3f}"
+    assert len(warnings) == 1 and f"corrupt video frame in stream #0 (video) at 00:{at}" in \
+        warnings[0], (at, lines)
+    assert "1 decode error skipped" in lines[-1] and len(video_pts(out)) == 51, lines
 
 
 @pytest.mark.parametrize("flag", [["--strict"], ["--on-decode-error", "stop"]])

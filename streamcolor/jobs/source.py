@@ -3,8 +3,9 @@ with its warm-up (what a segment's pipeline reads), or the frames before or afte
 reference colour is carried over (see :mod:`.references`).
 
 Damaged data is read as a single pass reads it: a packet that does not decode is skipped,
-a frame whose timestamp repeats or goes back is dropped, and each place is warned about
-and counted in ``decode_errors`` (the segment then holds the frames that did decode)."""
+a frame whose timestamp repeats or goes back is dropped, a frame the decoder marks corrupt is
+kept, and each place is warned about and counted in ``decode_errors`` (the segment then
+holds the frames that did decode)."""
 
 from __future__ import annotations
 
@@ -89,6 +90,8 @@ class SegmentSource:
                 self._damaged("video frame with a repeated or earlier timestamp", frame.pts)
                 continue
             last = frame.pts
+            if frame.is_corrupt and frame.pts >= seg.first_pts:  # kept, as the single pass
+                self._damaged("corrupt video frame", frame.pts)  # (once: not in a warm-up)
             working = working or working_format(frame.format.name)
             if frame.format.name != working:
                 frame = to_working(frame, working)  # as the single pass: alpha bit-exact

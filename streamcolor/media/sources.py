@@ -305,7 +305,8 @@ class _Reader:
             return
         for frame in frames:
             if frame.is_corrupt:
-                self._fail("corrupt video frame")
+                at = float(frame.pts * frame.time_base) if frame.pts is not None else None
+                self._fail("corrupt video frame", position=at)
             yield from self._window_frame(frame)
 
     def _window_frame(self, frame) -> Iterator[av.VideoFrame]:
