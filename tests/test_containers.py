@@ -623,3 +623,18 @@ def test_a_quantizer_only_where_the_user_set_no_rate():
                 EncodeConfig(options=(("q", "5"),))):
         assert "global_quality" not in encoder_options("mpeg4", own, None)
     assert "global_quality" not in encoder_options("libx264", EncodeConfig(), None)
+
+
+def test_a_second_video_stream_is_copied_and_said_so(clip, tmp_path, model_path, ffprobe):
+    ffmpeg = shutil.which("ffmpeg")
+    require(ffmpeg is not None, "needs the ffmpeg command-line tool (apt-get install ffmpeg)")
+    first, second = clip(ClipSpec(frames=10), "a.mkv"), clip(ClipSpec(frames=10, width=32,
+                                                                      height=24), "b.mkv")
+    source = tmp_path / "two.mkv"
+    subprocess.run([ffmpeg, "-v", "error", "-i", str(first), "-i", str(second), "-map", "0",
+                    "-map", "1", "-c", "copy", str(source)], check=True)
+    output = tmp_path / "out.mkv"
+    notes = []
+    assert run(source, output, model_path, notes).frames == 10
+    assert "video stream #1 (h264) is copied as it is: only stream #0 is colorized" in notes
+    assert packets(output, 1) == packets(source, 1)

@@ -168,6 +168,12 @@ class FileSource:
         self.info = self._probe()
         self.decoder = video_decoder(self.video)
         self.attached_pictures = self._attached_pictures()
+        self.notes.extend(
+            f"video stream #{other.index} ({other.codec_context.name}) is copied as it is: only "
+            f"stream #{self.video.index} is colorized"
+            for other in self.copied
+            if other.type == "video" and other.discard != av.stream.Discard.all
+            and not other.disposition & av.stream.Disposition.attached_pic)
         self.video.thread_type = "AUTO"
 
     def _attached_pictures(self) -> dict[int, bytes]:
