@@ -30,6 +30,7 @@ from .demux import packets
 from .frames import to_working, working_format
 from .hwaccel import check_decoder, decode_options, no_stream_message
 from .sequences import find_sequence, is_sequence
+from .streamplan import stream_label
 
 __all__ = ["FileSource", "VideoInfo", "open_input", "format_time"]
 
@@ -169,8 +170,8 @@ class FileSource:
         self.decoder = video_decoder(self.video)
         self.attached_pictures = self._attached_pictures()
         self.notes.extend(
-            f"video stream #{other.index} ({other.codec_context.name}) is copied as it is: only "
-            f"stream #{self.video.index} is colorized"
+            f"{stream_label(other)} is copied as it is: only stream #{self.video.index} is "
+            "colorized"
             for other in self.copied
             if other.type == "video" and other.discard != av.stream.Discard.all
             and not other.disposition & av.stream.Disposition.attached_pic)
