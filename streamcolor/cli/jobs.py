@@ -56,12 +56,17 @@ _FILM_SUFFIXES = {".mkv", ".mp4", ".mov", ".m4v", ".avi", ".webm", ".ts", ".mts"
                   ".mpg", ".mpeg", ".wmv", ".flv", ".ogv", ".mxf", ".vob", ".3gp"}
 
 
+def _film_files(folder: pathlib.Path) -> list[str]:
+    """The video files directly inside ``folder``, by name (none: an empty list)."""
+    return sorted(str(p) for p in folder.iterdir()
+                  if p.is_file() and p.suffix.lower() in _FILM_SUFFIXES)
+
+
 def _films_in(folder: pathlib.Path) -> list[str]:
-    """The video files directly inside ``folder``, by name."""
+    """The video files directly inside ``folder``, by name; an error if there are none."""
     from ..errors import InputError
 
-    films = sorted(str(p) for p in folder.iterdir()
-                   if p.is_file() and p.suffix.lower() in _FILM_SUFFIXES)
+    films = _film_files(folder)
     if not films:
         raise InputError(f"no video files in {folder} (looked for "
                          f"{', '.join(sorted(_FILM_SUFFIXES))}){_pictures_hint(folder)}")
@@ -118,8 +123,7 @@ def _pairs(args, parser_error) -> list[tuple[str, str]]:
         from ..errors import InputError
 
         folder = pathlib.Path(folders[0])
-        if not any(p.suffix.lower() in _FILM_SUFFIXES for p in folder.iterdir()) \
-                and (hint := _pictures_hint(folder)):
+        if not _film_files(folder) and (hint := _pictures_hint(folder)):
             raise InputError(f"{folder} holds no films{hint}")
         raise InputError(f"{folder} is a directory: to colorize the films in it, give an "
                          f"output folder (-o FOLDER/), not the file {target}")
