@@ -140,11 +140,12 @@ class LocalScheduler:
         waits = [w.connection for w in workers] + [w.process.sentinel for w in workers]
         ready = multiprocessing.connection.wait(waits, timeout=1.0)
         for slot, worker in enumerate(workers):
-            if worker.connection in ready and worker.connection.poll():
+            if worker.connection in ready:
                 try:
-                    kind, value = worker.connection.recv()
-                except EOFError:
-                    kind, value = None, None
+                    kind, value = (worker.connection.recv() if worker.connection.poll()
+                                   else (None, None))
+                except (EOFError, ConnectionResetError):  # it died (a socket pipe may say
+                    kind, value = None, None              # reset): redone below
                 if kind == "done":
                     task, worker.job = worker.job[0], None
                     finished(originals[id(task)], value)
